@@ -1,0 +1,36 @@
+// DefaultRegistry: wires the built backends (and "not built" placeholders) into a Registry.
+#include "virt/backends.h"
+
+#if VIRT_HAVE_KVM
+#include "virt/kvm/kvm_hypervisor.h"
+#endif
+
+namespace virt {
+namespace {
+
+BackendInfo NotBuilt(const char* name, const char* why) {
+  return BackendInfo{
+      name,
+      [why] { return Availability{Unavailability::kNotBuilt, why}; },
+      [name, why]() -> Result<std::unique_ptr<Hypervisor>> {
+        return Error::Make(ErrorCode::kUnavailable, "Registry::Open",
+                           std::string(name) + ": not built (" + why + ")");
+      },
+  };
+}
+
+}  // namespace
+
+Registry DefaultRegistry() {
+  std::vector<BackendInfo> backends;
+#if VIRT_HAVE_KVM
+  backends.push_back(kvm::KvmBackendInfo());
+#else
+  backends.push_back(NotBuilt("kvm", "VIRT_BUILD_KVM is off or the target is not Linux"));
+#endif
+  backends.push_back(NotBuilt("mshv", "the MSHV backend is not part of this build"));
+  backends.push_back(NotBuilt("whp", "the WHP backend is not part of this build"));
+  return Registry(std::move(backends));
+}
+
+}  // namespace virt

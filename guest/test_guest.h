@@ -1,0 +1,36 @@
+// The tiny test guest (test_guest.S) and how to load and start it on any backend.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "virt/result.h"
+#include "virt/vcpu.h"
+
+namespace virt::guest {
+
+inline constexpr uint16_t kHelloPort = 0x10;   // OUT, 1 byte per character
+inline constexpr uint16_t kModePort = 0x11;    // IN, 4 bytes: the mode below
+inline constexpr uint16_t kEchoPort = 0x12;    // OUT, 4 bytes: the value read from kMmioAddress
+inline constexpr uint16_t kReadyPort = 0x13;   // OUT: APIC enabled, waiting for interrupts
+inline constexpr uint16_t kVectorPort = 0x14;  // OUT, 4 bytes: the vector taken (0x100: none)
+inline constexpr uint64_t kMmioAddress = 0xd0000000;
+inline constexpr uint32_t kNoVector = 0x100;
+
+inline constexpr uint32_t kModeHalt = 0;        // cli; hlt after the MMIO echo
+inline constexpr uint32_t kModeInterrupts = 1;  // enable the APIC and report interrupts
+inline constexpr uint32_t kModeSpin = 2;        // spin forever without exits
+
+inline constexpr uint64_t kLoadAddress = 0x1000;
+inline constexpr uint64_t kMemorySize = 2 << 20;  // the guest uses 0x1000-0x9000
+
+// The assembled guest image, to be copied to kLoadAddress.
+std::span<const uint8_t> Image();
+
+// Copies the image into `memory` (the host view of guest physical 0..kMemorySize).
+Status Load(std::span<uint8_t> memory);
+
+// Puts the vCPU in flat 32-bit protected mode (base 0, 4 GiB segments) at the image's entry.
+Status Start(Vcpu& vcpu);
+
+}  // namespace virt::guest

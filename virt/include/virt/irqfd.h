@@ -1,0 +1,57 @@
+// IrqFd: the optional capability of routing events straight to MSIs (Partition::irqfd()).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "virt/irqfd_route.h"
+#include "virt/result.h"
+
+namespace virt {
+
+// Creates IrqFdRoutes and batches their changes. Thread-safe.
+class IrqFd {
+ public:
+  using ErrorHandler = std::function<void(const Error&)>;
+
+  virtual ~IrqFd() = default;
+
+  // A new masked route with its own GSI and event. kExhausted when the GSI table is full.
+  virtual Result<std::unique_ptr<IrqFdRoute>> NewRoute() = 0;
+
+  // Between BeginBatch and the matching EndBatch, route changes (from any thread) edit the
+  // in-memory table only; the outermost EndBatch pushes it once and then arms new routes, so
+  // programming N routes costs one push. Batches nest. Prefer RouteBatch.
+  virtual void BeginBatch() = 0;
+  // Commits the batch: pushes the table, arms routes enabled in the batch, frees GSIs of routes
+  // dropped in it. On a failed push the table rolls back to what the kernel holds and routes
+  // enabled in the batch stay masked.
+  virtual Status EndBatch() = 0;
+
+  // Receives teardown failures that a destructor cannot return. Default: log to stderr.
+  virtual void SetErrorHandler(ErrorHandler handler) = 0;
+  // Sends `error` to the error handler (used by destructors of routes and batches).
+  virtual void ReportError(const Error& error) = 0;
+
+  // Number of whole-table pushes made so far (for tests and benchmarks).
+  virtual uint64_t push_count() const = 0;
+};
+
+// RAII batch: BeginBatch on construction, EndBatch on Commit() or destruction (a failure there
+// goes to the IrqFd's error handler).
+class RouteBatch {
+ public:
+  explicit RouteBatch(IrqFd& irqfd) : irqfd_(&irqfd) { irqfd_->BeginBatch(); }
+  RouteBatch(const RouteBatch&) = delete;
+  RouteBatch& operator=(const RouteBatch&) = delete;
+  ~RouteBatch();
+
+  // Ends the batch now and returns the push outcome. Later calls return Ok.
+  Status Commit();
+
+ private:
+  IrqFd* irqfd_;
+};
+
+}  // namespace virt

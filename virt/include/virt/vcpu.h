@@ -1,0 +1,57 @@
+// Vcpu: one virtual processor: run to the next exit, complete reads, registers, cancel.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "virt/registers.h"
+#include "virt/result.h"
+#include "virt/vcpu_exit.h"
+
+namespace virt {
+
+// A virtual processor. Run/Complete*/register calls come from the one thread that drives the
+// vCPU; Cancel may come from any thread. A Vcpu may outlive its Partition object (the kernel
+// keeps the VM alive while a vCPU fd is open), but is useless without it.
+class Vcpu {
+ public:
+  virtual ~Vcpu() = default;
+
+  virtual uint32_t index() const = 0;
+
+  // Enters the guest until the next exit the VMM must handle and decodes it (KVM_RUN /
+  // MSHV_RUN_VP / WHvRunVirtualProcessor). A Cancel before or during the call makes it return
+  // CancelledExit once; the cancel is consumed by that return. Data referenced by an IoExit is
+  // valid until the next Run.
+  virtual Result<VcpuExit> Run() = 0;
+
+  // Answers the pending IN of the last IoExit with size * count bytes. kFailedPrecondition when
+  // no IN is pending, kInvalidArgument when the length is wrong.
+  virtual Status CompleteIoIn(std::span<const uint8_t> data) = 0;
+
+  // Answers the pending MMIO read of the last MmioExit (the low `size` bytes of value are used).
+  virtual Status CompleteMmioRead(uint64_t value) = 0;
+
+  // Makes the running (or next) Run return CancelledExit. Thread-safe, async-signal-unsafe.
+  virtual void Cancel() = 0;
+
+  // General-purpose registers in one call (KVM_GET_REGS / KVM_SET_REGS ...).
+  virtual Result<Registers> GetRegisters() = 0;
+  virtual Status SetRegisters(const Registers& regs) = 0;
+
+  // Segment, control and table registers in one call (KVM_GET_SREGS / KVM_SET_SREGS ...).
+  virtual Result<SpecialRegisters> GetSpecialRegisters() = 0;
+  virtual Status SetSpecialRegisters(const SpecialRegisters& sregs) = 0;
+
+  // x87/SSE state in one call (KVM_GET_FPU / KVM_SET_FPU ...).
+  virtual Result<FpuState> GetFpu() = 0;
+  virtual Status SetFpu(const FpuState& fpu) = 0;
+
+  // Reads the value of every entry's MSR in one call (KVM_GET_MSRS); fails naming the first
+  // MSR the hypervisor refused.
+  virtual Status GetMsrs(std::span<MsrEntry> msrs) = 0;
+  // Writes every entry in one call (KVM_SET_MSRS); fails naming the first refused MSR.
+  virtual Status SetMsrs(std::span<const MsrEntry> msrs) = 0;
+};
+
+}  // namespace virt

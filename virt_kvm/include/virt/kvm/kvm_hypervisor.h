@@ -1,0 +1,60 @@
+// KvmHypervisor: the KVM backend's entry point (/dev/kvm), probe and registry entry.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "virt/hypervisor.h"
+#include "virt/kvm/kvm_ioctl.h"
+#include "virt/registry.h"
+
+namespace virt::kvm {
+
+inline constexpr const char* kDefaultDevice = "/dev/kvm";
+
+// What the host KVM offers, read once when the hypervisor is opened.
+struct KvmHostCaps {
+  int vcpu_mmap_size = 0;
+  int max_memslots = 0;         // KVM_CAP_NR_MEMSLOTS
+  int max_vcpus = 0;            // KVM_CAP_MAX_VCPUS
+  int max_irq_routes = 0;       // KVM_CAP_IRQ_ROUTING (KVM_MAX_IRQ_ROUTES)
+  bool identity_map_addr = false;  // KVM_CAP_SET_IDENTITY_MAP_ADDR
+};
+
+class KvmHypervisor final : public Hypervisor {
+ public:
+  // Opens `device`, checks KVM_GET_API_VERSION == 12 and the capabilities the backend needs
+  // (user memory, irqchip, IRQ routing, irqfd, KVM_SIGNAL_MSI, immediate_exit, CPUID2), and
+  // reads KVM_GET_SUPPORTED_CPUID. Every fd opened is closed on failure.
+  static Result<std::unique_ptr<KvmHypervisor>> Create(std::shared_ptr<KvmIoctl> ioctl,
+                                                       std::string device = kDefaultDevice);
+
+  // Create + close, reporting why KVM is unusable (device missing, permission denied, API).
+  static Availability Probe(std::shared_ptr<KvmIoctl> ioctl, std::string device = kDefaultDevice);
+
+  ~KvmHypervisor() override;
+
+  std::string_view name() const override { return "kvm"; }
+
+  // KVM_CREATE_VM, KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_TSS_ADDR, KVM_CREATE_IRQCHIP (when
+  // config.irqchip). The VM fd is closed again on any failure.
+  Result<std::unique_ptr<Partition>> CreatePartition(const PartitionConfig& config) override;
+
+  const KvmHostCaps& caps() const { return caps_; }
+
+ private:
+  KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps,
+                std::vector<uint8_t> cpuid);
+
+  std::shared_ptr<KvmIoctl> ioctl_;
+  int kvm_fd_;
+  KvmHostCaps caps_;
+  std::vector<uint8_t> supported_cpuid_;  // a kvm_cpuid2 with its entries
+};
+
+// The registry entry for KVM using the real ioctl layer.
+BackendInfo KvmBackendInfo();
+
+}  // namespace virt::kvm

@@ -1,0 +1,156 @@
+// KvmHypervisor: opening /dev/kvm, capability checks, probing and partition creation.
+#include "virt/kvm/kvm_hypervisor.h"
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "kvm_fd.h"
+#include "kvm_partition.h"
+
+namespace virt::kvm {
+namespace {
+
+constexpr uint64_t kIdentityMapAddress = 0xfeffc000;  // one page, as QEMU uses
+constexpr uint64_t kTssAddress = 0xfeffd000;          // three pages after it
+
+struct RequiredCap {
+  int cap;
+  const char* name;
+};
+constexpr RequiredCap kRequiredCaps[] = {
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+    {KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+};
+
+Result<std::vector<uint8_t>> ReadSupportedCpuid(KvmIoctl& ioctl, int kvm_fd) {
+  for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
+    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2));
+    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    cpuid->nent = nent;
+    Status got = ioctl.GetSupportedCpuid(kvm_fd, cpuid);
+    if (got) {
+      buf.resize(sizeof(kvm_cpuid2) + cpuid->nent * sizeof(kvm_cpuid_entry2));
+      return buf;
+    }
+    if (got.error().native_code != E2BIG) return got.error();
+  }
+  return Error::Make(ErrorCode::kNative, "KVM_GET_SUPPORTED_CPUID", "more than 4096 entries");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<KvmIoctl> ioctl,
+                                                             std::string device) {
+  auto opened = ioctl->Open(device.c_str());
+  if (!opened) return opened.error();
+  KvmFd kvm(ioctl, *opened);
+
+  auto version = ioctl->GetApiVersion(kvm.get());
+  if (!version) return version.error();
+  if (*version != KVM_API_VERSION) {
+    return Error::Make(ErrorCode::kUnavailable, "KVM_GET_API_VERSION",
+                       "API version " + std::to_string(*version) + ", need " +
+                           std::to_string(KVM_API_VERSION));
+  }
+  for (const RequiredCap& rc : kRequiredCaps) {
+    auto has = ioctl->CheckExtension(kvm.get(), rc.cap);
+    if (!has) return has.error();
+    if (*has <= 0) {
+      return Error::Make(ErrorCode::kUnavailable, "KVM_CHECK_EXTENSION",
+                         std::string("missing ") + rc.name);
+    }
+  }
+  KvmHostCaps caps;
+  auto routes = ioctl->CheckExtension(kvm.get(), KVM_CAP_IRQ_ROUTING);
+  auto memslots = ioctl->CheckExtension(kvm.get(), KVM_CAP_NR_MEMSLOTS);
+  auto max_vcpus = ioctl->CheckExtension(kvm.get(), KVM_CAP_MAX_VCPUS);
+  auto idmap = ioctl->CheckExtension(kvm.get(), KVM_CAP_SET_IDENTITY_MAP_ADDR);
+  for (const Result<int>* r : {&routes, &memslots, &max_vcpus, &idmap}) {
+    if (!*r) return r->error();
+  }
+  // KVM_CAP_IRQ_ROUTING answers 1 on old kernels and KVM_MAX_IRQ_ROUTES (4096) on new ones.
+  caps.max_irq_routes = *routes > 1 ? *routes : 1024;
+  caps.max_memslots = *memslots > 0 ? *memslots : 32;
+  caps.max_vcpus = *max_vcpus > 0 ? *max_vcpus : 1;
+  caps.identity_map_addr = *idmap > 0;
+
+  auto mmap_size = ioctl->GetVcpuMmapSize(kvm.get());
+  if (!mmap_size) return mmap_size.error();
+  if (*mmap_size < static_cast<int>(sizeof(kvm_run))) {
+    return Error::Make(ErrorCode::kUnavailable, "KVM_GET_VCPU_MMAP_SIZE",
+                       "size " + std::to_string(*mmap_size) + " smaller than struct kvm_run");
+  }
+  caps.vcpu_mmap_size = *mmap_size;
+
+  auto cpuid = ReadSupportedCpuid(*ioctl, kvm.get());
+  if (!cpuid) return cpuid.error();
+
+  const int fd = kvm.release();
+  return std::unique_ptr<KvmHypervisor>(
+      new KvmHypervisor(std::move(ioctl), fd, caps, std::move(*cpuid)));
+}
+
+Availability KvmHypervisor::Probe(std::shared_ptr<KvmIoctl> ioctl, std::string device) {
+  auto opened = Create(std::move(ioctl), device);
+  if (opened) return {};
+  const Error& e = opened.error();
+  if (std::strcmp(e.operation, "open") == 0) {
+    const int err = static_cast<int>(e.native_code);
+    std::string reason = device + ": " + std::strerror(err);
+    if (err == ENOENT || err == ENODEV || err == ENXIO) {
+      return {Unavailability::kDeviceMissing, std::move(reason)};
+    }
+    if (err == EACCES || err == EPERM) return {Unavailability::kPermissionDenied, reason};
+    return {Unavailability::kOther, std::move(reason)};
+  }
+  if (e.code == ErrorCode::kUnavailable) return {Unavailability::kApiVersion, e.Message()};
+  return {Unavailability::kOther, e.Message()};
+}
+
+KvmHypervisor::KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps,
+                             std::vector<uint8_t> cpuid)
+    : ioctl_(std::move(ioctl)), kvm_fd_(kvm_fd), caps_(caps), supported_cpuid_(std::move(cpuid)) {}
+
+KvmHypervisor::~KvmHypervisor() { (void)ioctl_->Close(kvm_fd_); }
+
+Result<std::unique_ptr<Partition>> KvmHypervisor::CreatePartition(const PartitionConfig& config) {
+  if (config.vcpu_count == 0 || config.vcpu_count > static_cast<uint32_t>(caps_.max_vcpus)) {
+    return Error::Make(ErrorCode::kInvalidArgument, "KvmHypervisor::CreatePartition",
+                       "vcpu_count " + std::to_string(config.vcpu_count) + " not in 1.." +
+                           std::to_string(caps_.max_vcpus));
+  }
+  auto vm_fd = ioctl_->CreateVm(kvm_fd_, 0);
+  if (!vm_fd) return vm_fd.error();
+  KvmFd vm(ioctl_, *vm_fd);
+
+  // Both addresses must be set before the first vCPU exists; they only matter on Intel (real
+  // mode emulation) but are harmless elsewhere. They sit just below the 4 GiB boundary.
+  if (caps_.identity_map_addr) {
+    if (Status s = ioctl_->SetIdentityMapAddr(vm.get(), kIdentityMapAddress); !s) return s.error();
+  }
+  if (Status s = ioctl_->SetTssAddr(vm.get(), kTssAddress); !s) return s.error();
+  if (config.irqchip) {
+    if (Status s = ioctl_->CreateIrqchip(vm.get()); !s) return s.error();
+  }
+  return KvmPartition::Create(ioctl_, std::move(vm), config, caps_, supported_cpuid_);
+}
+
+BackendInfo KvmBackendInfo() {
+  return BackendInfo{
+      "kvm",
+      [] { return KvmHypervisor::Probe(MakeSystemKvmIoctl()); },
+      []() -> Result<std::unique_ptr<Hypervisor>> {
+        auto h = KvmHypervisor::Create(MakeSystemKvmIoctl());
+        if (!h) return h.error();
+        return std::unique_ptr<Hypervisor>(std::move(*h));
+      },
+  };
+}
+
+}  // namespace virt::kvm

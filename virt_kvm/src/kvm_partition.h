@@ -1,0 +1,59 @@
+// KvmPartition: a KVM VM fd with validated memory slots, vCPU creation and MSI injection.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kvm_fd.h"
+#include "virt/kvm/kvm_hypervisor.h"
+#include "virt/partition.h"
+
+namespace virt::kvm {
+
+class KvmIrqFd;
+
+class KvmPartition final : public Partition {
+ public:
+  // Takes ownership of `vm` (already set up by KvmHypervisor::CreatePartition).
+  static Result<std::unique_ptr<Partition>> Create(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
+                                                   const PartitionConfig& config,
+                                                   const KvmHostCaps& caps,
+                                                   const std::vector<uint8_t>& cpuid);
+  // Marks the irqfd state dead (routes fail with kPartitionGone from now on) and closes the VM
+  // fd, which releases every irqfd and memslot in the kernel at once.
+  ~KvmPartition() override;
+
+  Status MapMemory(const MemoryRegion& region) override;
+  Status UnmapMemory(uint64_t guest_address, uint64_t size) override;
+  Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) override;
+  Result<bool> RequestMsi(const MsiMessage& msi) override;
+  IrqFd* irqfd() override;
+
+ private:
+  struct Slot {
+    uint64_t size;
+    uint32_t slot;
+  };
+
+  KvmPartition(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm, const PartitionConfig& config,
+               const KvmHostCaps& caps, const std::vector<uint8_t>& cpuid);
+
+  std::shared_ptr<KvmIoctl> ioctl_;
+  KvmFd vm_;
+  PartitionConfig config_;
+  KvmHostCaps caps_;
+  const std::vector<uint8_t>& cpuid_;  // owned by the hypervisor, which outlives partitions
+  std::unique_ptr<KvmIrqFd> irqfd_;
+
+  std::mutex memory_mu_;
+  std::map<uint64_t, Slot> regions_;  // guest address -> slot (guarded by memory_mu_)
+  std::vector<uint32_t> free_slots_;  // stack, lowest on top (guarded by memory_mu_)
+  uint32_t next_slot_ = 0;            // slots below this have been handed out once
+
+  std::mutex vcpu_mu_;
+  std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_
+};
+
+}  // namespace virt::kvm

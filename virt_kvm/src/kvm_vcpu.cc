@@ -1,0 +1,181 @@
+// KvmVcpu: KVM_RUN, exit decoding, completions and the immediate_exit + signal cancel.
+#include "kvm_vcpu.h"
+
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace virt::kvm {
+namespace {
+
+void IgnoreKick(int) {}
+
+void InstallKickHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = IgnoreKick;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(KvmVcpu::KickSignal(), &sa, nullptr);
+  });
+}
+
+// Sets the APIC ID the guest reads from CPUID to the vCPU index (leaf 1 EBX[31:24], leaves
+// 0xB / 0x1F EDX), so multi-vCPU guests see distinct IDs.
+void FixApicIds(kvm_cpuid2* cpuid, uint32_t index) {
+  for (uint32_t i = 0; i < cpuid->nent; ++i) {
+    kvm_cpuid_entry2& e = cpuid->entries[i];
+    if (e.function == 1) e.ebx = (e.ebx & 0x00FFFFFFu) | (index << 24);
+    if (e.function == 0xB || e.function == 0x1F) e.edx = index;
+  }
+}
+
+}  // namespace
+
+int KvmVcpu::KickSignal() { return SIGRTMIN + 3; }
+
+Result<std::unique_ptr<KvmVcpu>> KvmVcpu::Create(std::shared_ptr<KvmIoctl> ioctl, int vm_fd,
+                                                 uint32_t index, int mmap_size,
+                                                 const std::vector<uint8_t>& supported_cpuid) {
+  auto fd = ioctl->CreateVcpu(vm_fd, index);
+  if (!fd) return fd.error();
+  KvmFd vcpu(ioctl, *fd);
+  auto run = ioctl->MapRun(vcpu.get(), static_cast<size_t>(mmap_size));
+  if (!run) return run.error();
+  std::unique_ptr<KvmVcpu> out(
+      new KvmVcpu(ioctl, std::move(vcpu), *run, static_cast<size_t>(mmap_size), index));
+  if (!supported_cpuid.empty()) {
+    std::vector<uint8_t> buf = supported_cpuid;
+    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    FixApicIds(cpuid, index);
+    if (Status s = ioctl->SetCpuid2(out->fd_.get(), *cpuid); !s) return s.error();
+  }
+  InstallKickHandler();
+  return out;
+}
+
+KvmVcpu::KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, size_t run_size,
+                 uint32_t index)
+    : ioctl_(std::move(ioctl)), fd_(std::move(fd)), run_(run), run_size_(run_size), index_(index) {}
+
+KvmVcpu::~KvmVcpu() { (void)ioctl_->UnmapRun(run_, run_size_); }
+
+void KvmVcpu::Cancel() {
+  // The flag and immediate_exit change together under kick_mu_, so Run never sees one without
+  // the other. immediate_exit covers a Run that has not entered KVM_RUN yet; the signal covers
+  // one inside it (KVM returns EINTR when a signal is pending).
+  std::lock_guard lock(kick_mu_);
+  cancel_requested_ = true;
+  __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (in_run_) pthread_kill(runner_, KickSignal());
+}
+
+Result<VcpuExit> KvmVcpu::Run() {
+  pending_ = Pending::kNone;
+  for (;;) {
+    {
+      std::lock_guard lock(kick_mu_);
+      if (cancel_requested_) {
+        // A completion written before this Run is still consumed by the next KVM_RUN: KVM
+        // finishes a pending IN/MMIO read before it looks at immediate_exit.
+        cancel_requested_ = false;
+        __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        return VcpuExit{CancelledExit{}};
+      }
+      in_run_ = true;
+      runner_ = pthread_self();
+    }
+    Status ran = ioctl_->Run(fd_.get());
+    {
+      std::lock_guard lock(kick_mu_);
+      in_run_ = false;
+    }
+    if (!ran) {
+      // EINTR: our kick (seen at the top of the loop) or a foreign signal (run again).
+      if (ran.error().native_code == EINTR || ran.error().native_code == EAGAIN) continue;
+      return ran.error();
+    }
+    if (run_->exit_reason == KVM_EXIT_INTR) continue;
+    return Decode();
+  }
+}
+
+VcpuExit KvmVcpu::Decode() {
+  switch (run_->exit_reason) {
+    case KVM_EXIT_IO: {
+      IoExit io;
+      io.port = run_->io.port;
+      io.size = run_->io.size;
+      io.is_write = run_->io.direction == KVM_EXIT_IO_OUT;
+      io.count = run_->io.count;
+      io.data = {reinterpret_cast<const uint8_t*>(run_) + run_->io.data_offset,
+                 size_t{io.size} * io.count};
+      if (!io.is_write) pending_ = Pending::kIoIn;
+      return io;
+    }
+    case KVM_EXIT_MMIO: {
+      MmioExit mmio;
+      mmio.address = run_->mmio.phys_addr;
+      mmio.size = static_cast<uint8_t>(run_->mmio.len);
+      mmio.is_write = run_->mmio.is_write != 0;
+      if (mmio.is_write) {
+        std::memcpy(&mmio.value, run_->mmio.data, std::min<size_t>(mmio.size, 8));
+      } else {
+        pending_ = Pending::kMmioRead;
+      }
+      return mmio;
+    }
+    case KVM_EXIT_HLT:
+      return HaltExit{};
+    case KVM_EXIT_SHUTDOWN:
+      return ShutdownExit{};
+    case KVM_EXIT_INTERNAL_ERROR: {
+      InternalErrorExit e;
+      e.suberror = run_->internal.suberror;
+      e.ndata = run_->internal.ndata;
+      for (uint32_t i = 0; i < e.data.size() && i < run_->internal.ndata; ++i) {
+        e.data[i] = run_->internal.data[i];
+      }
+      return e;
+    }
+    case KVM_EXIT_FAIL_ENTRY: {
+      InternalErrorExit e;
+      e.suberror = KVM_EXIT_FAIL_ENTRY;
+      e.ndata = 1;
+      e.data[0] = run_->fail_entry.hardware_entry_failure_reason;
+      return e;
+    }
+    default:
+      return UnknownExit{run_->exit_reason};
+  }
+}
+
+Status KvmVcpu::CompleteIoIn(std::span<const uint8_t> data) {
+  if (pending_ != Pending::kIoIn) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "KvmVcpu::CompleteIoIn",
+                       "the last exit was not a port IN");
+  }
+  const size_t want = size_t{run_->io.size} * run_->io.count;
+  if (data.size() != want) {
+    return Error::Make(ErrorCode::kInvalidArgument, "KvmVcpu::CompleteIoIn",
+                       "got " + std::to_string(data.size()) + " bytes, the IN wants " +
+                           std::to_string(want));
+  }
+  std::memcpy(reinterpret_cast<uint8_t*>(run_) + run_->io.data_offset, data.data(), want);
+  pending_ = Pending::kNone;
+  return Ok();
+}
+
+Status KvmVcpu::CompleteMmioRead(uint64_t value) {
+  if (pending_ != Pending::kMmioRead) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "KvmVcpu::CompleteMmioRead",
+                       "the last exit was not an MMIO read");
+  }
+  std::memcpy(run_->mmio.data, &value, std::min<size_t>(run_->mmio.len, 8));
+  pending_ = Pending::kNone;
+  return Ok();
+}
+
+}  // namespace virt::kvm

@@ -1,0 +1,129 @@
+// SystemKvmIoctl: the only file of the KVM backend that makes system calls.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "virt/kvm/kvm_ioctl.h"
+
+namespace virt::kvm {
+namespace {
+
+// ioctl(2) with EINTR retried, except for KVM_RUN where EINTR is the cancellation signal.
+Result<int> Call(const char* op, int fd, unsigned long request, const void* arg,
+                 bool retry_eintr = true) {
+  for (;;) {
+    const int rc = ::ioctl(fd, request, arg);
+    if (rc >= 0) return rc;
+    if (errno != EINTR || !retry_eintr) return Error::Errno(op, errno);
+  }
+}
+
+Status Check(Result<int> r) {
+  if (!r) return std::unexpected(std::move(r.error()));
+  return Ok();
+}
+
+class SystemKvmIoctl final : public KvmIoctl {
+ public:
+  Result<int> Open(const char* path) override {
+    const int fd = ::open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Error::Errno("open", errno, path);
+    return fd;
+  }
+  Status Close(int fd) override {
+    if (::close(fd) != 0 && errno != EINTR) return Error::Errno("close", errno);
+    return Ok();
+  }
+  Result<int> GetApiVersion(int kvm_fd) override {
+    return Call("KVM_GET_API_VERSION", kvm_fd, KVM_GET_API_VERSION, nullptr);
+  }
+  Result<int> CheckExtension(int fd, int capability) override {
+    return Call("KVM_CHECK_EXTENSION", fd, KVM_CHECK_EXTENSION,
+                reinterpret_cast<const void*>(static_cast<uintptr_t>(capability)));
+  }
+  Result<int> GetVcpuMmapSize(int kvm_fd) override {
+    return Call("KVM_GET_VCPU_MMAP_SIZE", kvm_fd, KVM_GET_VCPU_MMAP_SIZE, nullptr);
+  }
+  Status GetSupportedCpuid(int kvm_fd, kvm_cpuid2* cpuid) override {
+    return Check(Call("KVM_GET_SUPPORTED_CPUID", kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid));
+  }
+  Result<int> CreateVm(int kvm_fd, unsigned long type) override {
+    return Call("KVM_CREATE_VM", kvm_fd, KVM_CREATE_VM, reinterpret_cast<const void*>(type));
+  }
+  Status CreateIrqchip(int vm_fd) override {
+    return Check(Call("KVM_CREATE_IRQCHIP", vm_fd, KVM_CREATE_IRQCHIP, nullptr));
+  }
+  Status SetTssAddr(int vm_fd, uint64_t address) override {
+    return Check(Call("KVM_SET_TSS_ADDR", vm_fd, KVM_SET_TSS_ADDR,
+                      reinterpret_cast<const void*>(static_cast<uintptr_t>(address))));
+  }
+  Status SetIdentityMapAddr(int vm_fd, uint64_t address) override {
+    return Check(Call("KVM_SET_IDENTITY_MAP_ADDR", vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &address));
+  }
+  Status SetUserMemoryRegion(int vm_fd, const kvm_userspace_memory_region& region) override {
+    return Check(Call("KVM_SET_USER_MEMORY_REGION", vm_fd, KVM_SET_USER_MEMORY_REGION, &region));
+  }
+  Status SetGsiRouting(int vm_fd, const kvm_irq_routing& routing) override {
+    return Check(Call("KVM_SET_GSI_ROUTING", vm_fd, KVM_SET_GSI_ROUTING, &routing));
+  }
+  Status Irqfd(int vm_fd, const kvm_irqfd& irqfd) override {
+    return Check(Call("KVM_IRQFD", vm_fd, KVM_IRQFD, &irqfd));
+  }
+  Result<int> SignalMsi(int vm_fd, const kvm_msi& msi) override {
+    return Call("KVM_SIGNAL_MSI", vm_fd, KVM_SIGNAL_MSI, &msi);
+  }
+  Status Ioeventfd(int vm_fd, const kvm_ioeventfd& ioeventfd) override {
+    return Check(Call("KVM_IOEVENTFD", vm_fd, KVM_IOEVENTFD, &ioeventfd));
+  }
+  Result<int> CreateVcpu(int vm_fd, unsigned long vcpu_id) override {
+    return Call("KVM_CREATE_VCPU", vm_fd, KVM_CREATE_VCPU, reinterpret_cast<const void*>(vcpu_id));
+  }
+  Result<kvm_run*> MapRun(int vcpu_fd, size_t size) override {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+    if (p == MAP_FAILED) return Error::Errno("mmap(kvm_run)", errno);
+    return static_cast<kvm_run*>(p);
+  }
+  Status UnmapRun(kvm_run* run, size_t size) override {
+    if (::munmap(run, size) != 0) return Error::Errno("munmap(kvm_run)", errno);
+    return Ok();
+  }
+  Status Run(int vcpu_fd) override {
+    return Check(Call("KVM_RUN", vcpu_fd, KVM_RUN, nullptr, /*retry_eintr=*/false));
+  }
+  Status GetRegs(int vcpu_fd, kvm_regs* regs) override {
+    return Check(Call("KVM_GET_REGS", vcpu_fd, KVM_GET_REGS, regs));
+  }
+  Status SetRegs(int vcpu_fd, const kvm_regs& regs) override {
+    return Check(Call("KVM_SET_REGS", vcpu_fd, KVM_SET_REGS, &regs));
+  }
+  Status GetSregs(int vcpu_fd, kvm_sregs* sregs) override {
+    return Check(Call("KVM_GET_SREGS", vcpu_fd, KVM_GET_SREGS, sregs));
+  }
+  Status SetSregs(int vcpu_fd, const kvm_sregs& sregs) override {
+    return Check(Call("KVM_SET_SREGS", vcpu_fd, KVM_SET_SREGS, &sregs));
+  }
+  Status GetFpu(int vcpu_fd, kvm_fpu* fpu) override {
+    return Check(Call("KVM_GET_FPU", vcpu_fd, KVM_GET_FPU, fpu));
+  }
+  Status SetFpu(int vcpu_fd, const kvm_fpu& fpu) override {
+    return Check(Call("KVM_SET_FPU", vcpu_fd, KVM_SET_FPU, &fpu));
+  }
+  Result<int> GetMsrs(int vcpu_fd, kvm_msrs* msrs) override {
+    return Call("KVM_GET_MSRS", vcpu_fd, KVM_GET_MSRS, msrs);
+  }
+  Result<int> SetMsrs(int vcpu_fd, const kvm_msrs& msrs) override {
+    return Call("KVM_SET_MSRS", vcpu_fd, KVM_SET_MSRS, &msrs);
+  }
+  Status SetCpuid2(int vcpu_fd, const kvm_cpuid2& cpuid) override {
+    return Check(Call("KVM_SET_CPUID2", vcpu_fd, KVM_SET_CPUID2, &cpuid));
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<KvmIoctl> MakeSystemKvmIoctl() { return std::make_shared<SystemKvmIoctl>(); }
+
+}  // namespace virt::kvm
