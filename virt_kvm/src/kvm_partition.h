@@ -44,7 +44,7 @@ class KvmPartition final : public Partition {
   KvmFd vm_;
   PartitionConfig config_;
   KvmHostCaps caps_;
-  const std::vector<uint8_t>& cpuid_;  // owned by the hypervisor, which outlives partitions
+  const std::vector<uint8_t> cpuid_;  // a copy: the partition may outlive its hypervisor
   std::unique_ptr<KvmIrqFd> irqfd_;
 
   std::mutex memory_mu_;
