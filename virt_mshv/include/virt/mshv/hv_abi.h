@@ -1,0 +1,284 @@
+// The Microsoft Hypervisor x64 ABI the MSHV backend uses: hypercall inputs, registers, messages.
+#pragma once
+
+// Upstream names from the kernel's hvgdk_mini.h / hvhdk.h, as types and constexpr values in
+// namespace virt::mshv (see mshv_abi.h). Sizes and offsets are checked against the reference.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace virt::mshv {
+
+// ---- hypercalls (through MSHV_ROOT_HVCALL) -----------------------------------------------------
+inline constexpr uint16_t HVCALL_GET_VP_REGISTERS = 0x0050;
+inline constexpr uint16_t HVCALL_SET_VP_REGISTERS = 0x0051;
+inline constexpr uint16_t HVCALL_ASSERT_VIRTUAL_INTERRUPT = 0x0094;
+
+inline constexpr uint16_t HV_STATUS_SUCCESS = 0;
+
+// Input header of HVCALL_GET/SET_VP_REGISTERS, followed by u32 names[] / hv_register_assoc[].
+struct hv_input_get_vp_registers {
+  uint64_t partitionid;  // filled in by the kernel
+  uint32_t vpindex;
+  uint8_t input_vtl;
+  uint8_t rsvd_z8;
+  uint16_t rsvd_z16;
+};
+using hv_input_set_vp_registers = hv_input_get_vp_registers;
+
+// hv_register_value: a 16-byte union; the backend reads the members it needs with memcpy.
+struct hv_register_value {
+  uint64_t low;
+  uint64_t high;
+};
+
+struct hv_x64_segment_register {
+  uint64_t base;
+  uint32_t limit;
+  uint16_t selector;
+  // segment_type:4 non_system_segment:1 descriptor_privilege_level:2 present:1 reserved:4
+  // available:1 _long:1 _default:1 granularity:1
+  uint16_t attributes;
+};
+
+struct hv_x64_table_register {
+  uint16_t pad[3];
+  uint16_t limit;
+  uint64_t base;
+};
+
+struct hv_register_assoc {
+  uint32_t name;
+  uint32_t reserved1;
+  uint64_t reserved2;
+  hv_register_value value;
+};
+
+enum hv_interrupt_type : uint32_t {
+  HV_X64_INTERRUPT_TYPE_FIXED = 0,
+  HV_X64_INTERRUPT_TYPE_LOWESTPRIORITY = 1,
+  HV_X64_INTERRUPT_TYPE_SMI = 2,
+  HV_X64_INTERRUPT_TYPE_REMOTEREAD = 3,
+  HV_X64_INTERRUPT_TYPE_NMI = 4,
+  HV_X64_INTERRUPT_TYPE_INIT = 5,
+  HV_X64_INTERRUPT_TYPE_SIPI = 6,
+  HV_X64_INTERRUPT_TYPE_EXTINT = 7,
+};
+// hv_interrupt_control: interrupt_type in bits 0-31, then these.
+inline constexpr uint64_t HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED = 1ull << 32;
+inline constexpr uint64_t HV_INTERRUPT_CONTROL_LOGICAL_DEST_MODE = 1ull << 33;
+
+struct hv_input_assert_virtual_interrupt {
+  uint64_t partition_id;  // filled in by the kernel
+  uint64_t control;
+  uint64_t dest_addr;  // APIC ID
+  uint32_t vector;
+  uint8_t target_vtl;
+  uint8_t rsvd_z0;
+  uint16_t rsvd_z1;
+};
+
+// ---- register names (enum hv_register_name, x64) ----------------------------------------------
+enum hv_register_name : uint32_t {
+  HV_X64_REGISTER_RAX = 0x00020000,
+  HV_X64_REGISTER_RCX = 0x00020001,
+  HV_X64_REGISTER_RDX = 0x00020002,
+  HV_X64_REGISTER_RBX = 0x00020003,
+  HV_X64_REGISTER_RSP = 0x00020004,
+  HV_X64_REGISTER_RBP = 0x00020005,
+  HV_X64_REGISTER_RSI = 0x00020006,
+  HV_X64_REGISTER_RDI = 0x00020007,
+  HV_X64_REGISTER_R8 = 0x00020008,
+  HV_X64_REGISTER_R9 = 0x00020009,
+  HV_X64_REGISTER_R10 = 0x0002000A,
+  HV_X64_REGISTER_R11 = 0x0002000B,
+  HV_X64_REGISTER_R12 = 0x0002000C,
+  HV_X64_REGISTER_R13 = 0x0002000D,
+  HV_X64_REGISTER_R14 = 0x0002000E,
+  HV_X64_REGISTER_R15 = 0x0002000F,
+  HV_X64_REGISTER_RIP = 0x00020010,
+  HV_X64_REGISTER_RFLAGS = 0x00020011,
+  HV_X64_REGISTER_CR0 = 0x00040000,
+  HV_X64_REGISTER_CR2 = 0x00040001,
+  HV_X64_REGISTER_CR3 = 0x00040002,
+  HV_X64_REGISTER_CR4 = 0x00040003,
+  HV_X64_REGISTER_CR8 = 0x00040004,
+  HV_X64_REGISTER_ES = 0x00060000,
+  HV_X64_REGISTER_CS = 0x00060001,
+  HV_X64_REGISTER_SS = 0x00060002,
+  HV_X64_REGISTER_DS = 0x00060003,
+  HV_X64_REGISTER_FS = 0x00060004,
+  HV_X64_REGISTER_GS = 0x00060005,
+  HV_X64_REGISTER_LDTR = 0x00060006,
+  HV_X64_REGISTER_TR = 0x00060007,
+  HV_X64_REGISTER_IDTR = 0x00070000,
+  HV_X64_REGISTER_GDTR = 0x00070001,
+  HV_X64_REGISTER_TSC = 0x00080000,
+  HV_X64_REGISTER_EFER = 0x00080001,
+  HV_X64_REGISTER_APIC_BASE = 0x00080003,
+};
+
+// ---- intercept messages (mshv_run_vp.msg_buf) --------------------------------------------------
+enum hv_message_type : uint32_t {
+  HVMSG_NONE = 0x00000000,
+  HVMSG_UNMAPPED_GPA = 0x80000000,
+  HVMSG_GPA_INTERCEPT = 0x80000001,
+  HVMSG_TIMER_EXPIRED = 0x80000010,
+  HVMSG_INVALID_VP_REGISTER_VALUE = 0x80000020,
+  HVMSG_UNRECOVERABLE_EXCEPTION = 0x80000021,
+  HVMSG_UNSUPPORTED_FEATURE = 0x80000022,
+  HVMSG_HYPERCALL_INTERCEPT = 0x80000050,
+  HVMSG_X64_IO_PORT_INTERCEPT = 0x80010000,
+  HVMSG_X64_MSR_INTERCEPT = 0x80010001,
+  HVMSG_X64_CPUID_INTERCEPT = 0x80010002,
+  HVMSG_X64_EXCEPTION_INTERCEPT = 0x80010003,
+  HVMSG_X64_APIC_EOI = 0x80010004,
+  HVMSG_X64_HALT = 0x80010007,
+  HVMSG_X64_INTERRUPTION_DELIVERABLE = 0x80010008,
+  HVMSG_X64_SIPI_INTERCEPT = 0x80010009,
+};
+
+inline constexpr size_t HV_MESSAGE_SIZE = 256;
+inline constexpr size_t HV_MESSAGE_PAYLOAD_BYTE_COUNT = 240;
+
+struct hv_message_header {
+  uint32_t message_type;
+  uint8_t payload_size;
+  uint8_t message_flags;
+  uint8_t reserved[2];
+  uint64_t sender;
+};
+
+struct hv_message {
+  hv_message_header header;
+  uint8_t payload[HV_MESSAGE_PAYLOAD_BYTE_COUNT];
+};
+
+enum hv_intercept_access_type : uint8_t {
+  HV_INTERCEPT_ACCESS_READ = 0,
+  HV_INTERCEPT_ACCESS_WRITE = 1,
+  HV_INTERCEPT_ACCESS_EXECUTE = 2,
+};
+
+// hv_x64_vp_execution_state bits (cpl:2 cr0_pe:1 cr0_am:1 efer_lma:1 ...).
+inline constexpr uint16_t HV_X64_EXECUTION_STATE_CR0_PE = 1u << 2;
+inline constexpr uint16_t HV_X64_EXECUTION_STATE_EFER_LMA = 1u << 4;
+// hv_x64_segment_register.attributes bits.
+inline constexpr uint16_t HV_X64_SEGMENT_ATTRIBUTE_LONG = 1u << 13;
+inline constexpr uint16_t HV_X64_SEGMENT_ATTRIBUTE_DEFAULT = 1u << 14;
+
+struct hv_x64_intercept_message_header {
+  uint32_t vp_index;
+  uint8_t instruction_length_cr8;  // instruction_length:4 (low), cr8:4
+  uint8_t intercept_access_type;   // hv_intercept_access_type
+  uint16_t execution_state;        // hv_x64_vp_execution_state
+  hv_x64_segment_register cs_segment;
+  uint64_t rip;
+  uint64_t rflags;
+};
+
+// hv_x64_io_port_access_info bits.
+inline constexpr uint8_t HV_X64_IO_PORT_ACCESS_SIZE_MASK = 0x07;
+inline constexpr uint8_t HV_X64_IO_PORT_STRING_OP = 1u << 3;
+inline constexpr uint8_t HV_X64_IO_PORT_REP_PREFIX = 1u << 4;
+
+struct hv_x64_io_port_intercept_message {
+  hv_x64_intercept_message_header header;
+  uint16_t port_number;
+  uint8_t access_info;
+  uint8_t instruction_byte_count;
+  uint32_t reserved;
+  uint64_t rax;
+  uint8_t instruction_bytes[16];
+  hv_x64_segment_register ds_segment;
+  hv_x64_segment_register es_segment;
+  uint64_t rcx;
+  uint64_t rsi;
+  uint64_t rdi;
+};
+
+// hv_x64_memory_access_info bits.
+inline constexpr uint8_t HV_X64_MEMORY_ACCESS_GVA_VALID = 1u << 0;
+inline constexpr uint8_t HV_X64_MEMORY_ACCESS_GVA_GPA_VALID = 1u << 1;
+
+struct hv_x64_memory_intercept_message {
+  hv_x64_intercept_message_header header;
+  uint32_t cache_type;
+  uint8_t instruction_byte_count;
+  uint8_t memory_access_info;
+  uint8_t tpr_priority;
+  uint8_t reserved1;
+  uint64_t guest_virtual_address;
+  uint64_t guest_physical_address;
+  uint8_t instruction_bytes[16];
+};
+
+// ---- checks against the reference (mshv-abi.md) ------------------------------------------------
+static_assert(sizeof(hv_input_get_vp_registers) == 16);
+static_assert(offsetof(hv_input_get_vp_registers, partitionid) == 0);
+static_assert(offsetof(hv_input_get_vp_registers, vpindex) == 8);
+static_assert(offsetof(hv_input_get_vp_registers, input_vtl) == 12);
+static_assert(offsetof(hv_input_get_vp_registers, rsvd_z8) == 13);
+static_assert(offsetof(hv_input_get_vp_registers, rsvd_z16) == 14);
+static_assert(sizeof(hv_register_value) == 16);
+static_assert(sizeof(hv_register_assoc) == 32);
+static_assert(offsetof(hv_register_assoc, name) == 0);
+static_assert(offsetof(hv_register_assoc, reserved1) == 4);
+static_assert(offsetof(hv_register_assoc, reserved2) == 8);
+static_assert(offsetof(hv_register_assoc, value) == 16);
+static_assert(sizeof(hv_x64_segment_register) == 16);
+static_assert(offsetof(hv_x64_segment_register, base) == 0);
+static_assert(offsetof(hv_x64_segment_register, limit) == 8);
+static_assert(offsetof(hv_x64_segment_register, selector) == 12);
+static_assert(offsetof(hv_x64_segment_register, attributes) == 14);
+static_assert(sizeof(hv_x64_table_register) == 16);
+static_assert(offsetof(hv_x64_table_register, limit) == 6);
+static_assert(offsetof(hv_x64_table_register, base) == 8);
+static_assert(sizeof(hv_input_assert_virtual_interrupt) == 32);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, partition_id) == 0);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, control) == 8);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, dest_addr) == 16);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, vector) == 24);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, target_vtl) == 28);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, rsvd_z0) == 29);
+static_assert(offsetof(hv_input_assert_virtual_interrupt, rsvd_z1) == 30);
+
+static_assert(sizeof(hv_message_header) == 16);
+static_assert(offsetof(hv_message_header, message_type) == 0);
+static_assert(offsetof(hv_message_header, payload_size) == 4);
+static_assert(offsetof(hv_message_header, message_flags) == 5);
+static_assert(offsetof(hv_message_header, reserved) == 6);
+static_assert(offsetof(hv_message_header, sender) == 8);
+static_assert(sizeof(hv_message) == HV_MESSAGE_SIZE);
+static_assert(offsetof(hv_message, payload) == 16);
+static_assert(sizeof(hv_x64_intercept_message_header) == 40);
+static_assert(offsetof(hv_x64_intercept_message_header, vp_index) == 0);
+static_assert(offsetof(hv_x64_intercept_message_header, instruction_length_cr8) == 4);
+static_assert(offsetof(hv_x64_intercept_message_header, intercept_access_type) == 5);
+static_assert(offsetof(hv_x64_intercept_message_header, execution_state) == 6);
+static_assert(offsetof(hv_x64_intercept_message_header, cs_segment) == 8);
+static_assert(offsetof(hv_x64_intercept_message_header, rip) == 24);
+static_assert(offsetof(hv_x64_intercept_message_header, rflags) == 32);
+static_assert(sizeof(hv_x64_io_port_intercept_message) == 128);
+static_assert(offsetof(hv_x64_io_port_intercept_message, port_number) == 40);
+static_assert(offsetof(hv_x64_io_port_intercept_message, access_info) == 42);
+static_assert(offsetof(hv_x64_io_port_intercept_message, instruction_byte_count) == 43);
+static_assert(offsetof(hv_x64_io_port_intercept_message, reserved) == 44);
+static_assert(offsetof(hv_x64_io_port_intercept_message, rax) == 48);
+static_assert(offsetof(hv_x64_io_port_intercept_message, instruction_bytes) == 56);
+static_assert(offsetof(hv_x64_io_port_intercept_message, ds_segment) == 72);
+static_assert(offsetof(hv_x64_io_port_intercept_message, es_segment) == 88);
+static_assert(offsetof(hv_x64_io_port_intercept_message, rcx) == 104);
+static_assert(offsetof(hv_x64_io_port_intercept_message, rsi) == 112);
+static_assert(offsetof(hv_x64_io_port_intercept_message, rdi) == 120);
+static_assert(sizeof(hv_x64_memory_intercept_message) == 80);
+static_assert(offsetof(hv_x64_memory_intercept_message, cache_type) == 40);
+static_assert(offsetof(hv_x64_memory_intercept_message, instruction_byte_count) == 44);
+static_assert(offsetof(hv_x64_memory_intercept_message, memory_access_info) == 45);
+static_assert(offsetof(hv_x64_memory_intercept_message, tpr_priority) == 46);
+static_assert(offsetof(hv_x64_memory_intercept_message, reserved1) == 47);
+static_assert(offsetof(hv_x64_memory_intercept_message, guest_virtual_address) == 48);
+static_assert(offsetof(hv_x64_memory_intercept_message, guest_physical_address) == 56);
+static_assert(offsetof(hv_x64_memory_intercept_message, instruction_bytes) == 64);
+
+}  // namespace virt::mshv
