@@ -11,13 +11,16 @@
  *      interrupt reports its vector (found in the APIC in-service register) to VECTOR_PORT,
  *      EOIs, resets the stack and jumps back to the wait loop. It never IRETs: on AMD hosts an
  *      IRET right after an emulated xAPIC access can fail KVM's emulator;
- *      mode 2: spins forever without exits (for cancellation tests).
+ *      mode 2: spins forever without exits (for cancellation tests);
+ *      mode 3: loops `out %al, $LOOP_PORT` forever, one PIO exit per iteration (for the
+ *      exit round-trip benchmark).
  */
         .set HELLO_PORT,  0x10
         .set MODE_PORT,   0x11
         .set ECHO_PORT,   0x12
         .set READY_PORT,  0x13
         .set VECTOR_PORT, 0x14
+        .set LOOP_PORT,   0x15
         .set MMIO_ADDR,   0xd0000000
         .set IDT_BASE,    0x2000
         .set STACK_TOP,   0x9000
@@ -79,12 +82,18 @@ say_hello:
         je      interrupts
         cmp     $2, %ebx
         je      spin
+        cmp     $3, %ebx
+        je      out_loop
         cli
         hlt
         jmp     .
 
 spin:
         jmp     spin
+
+out_loop:
+        out     %al, $LOOP_PORT
+        jmp     out_loop
 
 interrupts:
         movl    $0x1ff, APIC_SVR        /* APIC software-enabled, spurious vector 0xff */
