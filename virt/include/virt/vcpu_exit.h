@@ -50,8 +50,18 @@ struct UnknownExit {
   uint32_t reason = 0;
 };
 
+// A guest access the backend had to emulate from the instruction bytes (MSHV memory intercepts,
+// WHP) with an instruction the decoder does not handle, or string/REP port I/O. The guest is
+// stopped at the instruction (RIP not advanced); running again re-executes it.
+struct UnsupportedInstructionExit {
+  uint64_t address = 0;  // the guest physical address (MMIO) or port (I/O) accessed
+  std::array<uint8_t, 16> bytes{};
+  uint8_t length = 0;           // valid entries in bytes
+  const char* reason = "";      // static text, e.g. "not a MOV form", "string I/O"
+};
+
 using VcpuExit = std::variant<IoExit, MmioExit, HaltExit, ShutdownExit, CancelledExit,
-                              InternalErrorExit, UnknownExit>;
+                              InternalErrorExit, UnknownExit, UnsupportedInstructionExit>;
 
 // "io", "mmio", "halt", ... for logs.
 const char* ExitName(const VcpuExit& exit);
