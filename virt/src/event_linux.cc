@@ -55,7 +55,8 @@ Result<uint64_t> Event::Wait(std::chrono::milliseconds timeout) const {
   for (;;) {
     auto drained = TryWait();
     if (!drained || *drained != 0) return drained;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    // Round up: truncating would return (or poll 0 ms) while up to 1 ms of the timeout is left.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 && timeout.count() >= 0) return uint64_t{0};
     pollfd pfd{fd_, POLLIN, 0};
