@@ -1,0 +1,244 @@
+// raw_kvm: plain-ioctl VM, routing, irqfd and test-guest setup for the benchmarks' baseline.
+#include "raw_kvm.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "test_guest.h"  // the image bytes and port numbers only: data, not library code
+
+namespace virt_bench::raw {
+namespace {
+
+// Same addresses as the KVM backend (just below 4 GiB, away from the guest's 2 MiB).
+constexpr uint64_t kIdentityMapAddress = 0xfeffc000;
+constexpr uint64_t kTssAddress = 0xfeffd000;
+constexpr uint64_t kStackTop = 0x9000;
+
+std::unexpected<std::string> Failed(const char* what) {
+  return std::unexpected(std::string(what) + ": " + std::strerror(errno));
+}
+
+// ioctl(2) re-entered on EINTR (a signal during a slow ioctl is not a failure).
+int Ioctl(int fd, unsigned long request, auto arg) {
+  int r;
+  do {
+    r = ::ioctl(fd, request, arg);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+void FlatSegment(kvm_segment& s, uint16_t selector, uint8_t type) {
+  s = kvm_segment{};
+  s.base = 0;
+  s.limit = 0xffffffff;
+  s.selector = selector;
+  s.type = type;
+  s.present = 1;
+  s.db = 1;
+  s.s = 1;
+  s.g = 1;
+}
+
+}  // namespace
+
+void Fd::Reset() {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+Expected<System> System::Open() {
+  System s;
+  s.kvm = Fd(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (s.kvm.get() < 0) return Failed("open /dev/kvm");
+  if (::ioctl(s.kvm.get(), KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+    return Failed("KVM_GET_API_VERSION");
+  }
+  const int run_size = ::ioctl(s.kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (run_size < static_cast<int>(sizeof(kvm_run))) return Failed("KVM_GET_VCPU_MMAP_SIZE");
+  s.run_size = static_cast<size_t>(run_size);
+  for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
+    s.cpuid.assign(sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2), 0);
+    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(s.cpuid.data());
+    cpuid->nent = nent;
+    if (::ioctl(s.kvm.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
+      s.cpuid.resize(sizeof(kvm_cpuid2) + cpuid->nent * sizeof(kvm_cpuid_entry2));
+      return s;
+    }
+    if (errno != E2BIG) break;
+  }
+  return Failed("KVM_GET_SUPPORTED_CPUID");
+}
+
+Expected<Fd> CreateVm(const System& system) {
+  Fd vm(Ioctl(system.kvm.get(), KVM_CREATE_VM, 0UL));
+  if (vm.get() < 0) return Failed("KVM_CREATE_VM");
+  uint64_t identity_map = kIdentityMapAddress;
+  if (::ioctl(system.kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+      Ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0) {
+    return Failed("KVM_SET_IDENTITY_MAP_ADDR");
+  }
+  if (Ioctl(vm.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(kTssAddress)) < 0) {
+    return Failed("KVM_SET_TSS_ADDR");
+  }
+  if (Ioctl(vm.get(), KVM_CREATE_IRQCHIP, 0UL) < 0) return Failed("KVM_CREATE_IRQCHIP");
+  return vm;
+}
+
+Expected<void> SetMsiRouting(int vm_fd, uint32_t count) {
+  const size_t n = 16 + 24 + count;
+  // kvm_irq_routing ends in a flexible array: one header-sized slot, then the entries.
+  std::vector<kvm_irq_routing_entry> buf(1 + n);
+  static_assert(sizeof(kvm_irq_routing) <= sizeof(kvm_irq_routing_entry));
+  auto* routing = reinterpret_cast<kvm_irq_routing*>(buf.data());
+  routing->nr = static_cast<uint32_t>(n);
+  routing->flags = 0;
+  kvm_irq_routing_entry* e = routing->entries;
+  for (uint32_t gsi = 0; gsi < 16; ++gsi, ++e) {
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+    e->u.irqchip.pin = gsi % 8;
+  }
+  for (uint32_t gsi = 0; gsi < 24; ++gsi, ++e) {
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+    e->u.irqchip.pin = gsi;
+  }
+  for (uint32_t i = 0; i < count; ++i, ++e) {
+    e->gsi = kFirstMsiGsi + i;
+    e->type = KVM_IRQ_ROUTING_MSI;
+    e->u.msi.address_lo = kMsiAddress;
+    e->u.msi.address_hi = 0;
+    e->u.msi.data = kMsiData;
+  }
+  if (Ioctl(vm_fd, KVM_SET_GSI_ROUTING, routing) < 0) return Failed("KVM_SET_GSI_ROUTING");
+  return {};
+}
+
+Expected<Fd> NewEventFd() {
+  Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fd.get() < 0) return Failed("eventfd");
+  return fd;
+}
+
+Expected<void> AssignIrqfd(int vm_fd, int event_fd, uint32_t gsi) {
+  kvm_irqfd a{};
+  a.fd = static_cast<uint32_t>(event_fd);
+  a.gsi = gsi;
+  if (Ioctl(vm_fd, KVM_IRQFD, &a) < 0) return Failed("KVM_IRQFD assign");
+  return {};
+}
+
+Expected<void> DeassignIrqfd(int vm_fd, int event_fd, uint32_t gsi) {
+  kvm_irqfd d{};
+  d.fd = static_cast<uint32_t>(event_fd);
+  d.gsi = gsi;
+  d.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  if (Ioctl(vm_fd, KVM_IRQFD, &d) < 0) return Failed("KVM_IRQFD deassign");
+  return {};
+}
+
+Expected<Guest> Guest::Create(const System& system, int vm_fd) {
+  using namespace virt::guest;
+  Guest g;
+  void* mem = ::mmap(nullptr, kMemorySize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+  if (mem == MAP_FAILED) return Failed("mmap guest memory");
+  g.memory_ = static_cast<uint8_t*>(mem);
+  const auto image = Image();
+  std::memcpy(g.memory_ + kLoadAddress, image.data(), image.size());
+
+  kvm_userspace_memory_region region{};
+  region.slot = 0;
+  region.guest_phys_addr = 0;
+  region.memory_size = kMemorySize;
+  region.userspace_addr = reinterpret_cast<uintptr_t>(g.memory_);
+  if (Ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    return Failed("KVM_SET_USER_MEMORY_REGION");
+  }
+
+  g.vcpu_ = Fd(Ioctl(vm_fd, KVM_CREATE_VCPU, 0UL));
+  if (g.vcpu_.get() < 0) return Failed("KVM_CREATE_VCPU");
+  void* run = ::mmap(nullptr, system.run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     g.vcpu_.get(), 0);
+  if (run == MAP_FAILED) return Failed("mmap kvm_run");
+  g.run_ = static_cast<kvm_run*>(run);
+  g.run_size_ = system.run_size;
+  if (Ioctl(g.vcpu_.get(), KVM_SET_CPUID2, system.cpuid.data()) < 0) {
+    return Failed("KVM_SET_CPUID2");
+  }
+
+  kvm_sregs sregs{};
+  if (Ioctl(g.vcpu_.get(), KVM_GET_SREGS, &sregs) < 0) return Failed("KVM_GET_SREGS");
+  FlatSegment(sregs.cs, 0x08, 0xb);  // execute/read, accessed
+  FlatSegment(sregs.ds, 0x10, 0x3);  // read/write, accessed
+  sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+  sregs.cr0 |= 1;  // PE
+  if (Ioctl(g.vcpu_.get(), KVM_SET_SREGS, &sregs) < 0) return Failed("KVM_SET_SREGS");
+  kvm_regs regs{};
+  regs.rip = kLoadAddress;
+  regs.rflags = 0x2;
+  regs.rsp = kStackTop;
+  if (Ioctl(g.vcpu_.get(), KVM_SET_REGS, &regs) < 0) return Failed("KVM_SET_REGS");
+  return g;
+}
+
+Guest::Guest(Guest&& other) noexcept
+    : memory_(std::exchange(other.memory_, nullptr)),
+      vcpu_(std::move(other.vcpu_)),
+      run_(std::exchange(other.run_, nullptr)),
+      run_size_(std::exchange(other.run_size_, 0)) {}
+
+Guest::~Guest() {
+  if (run_ != nullptr) ::munmap(run_, run_size_);
+  vcpu_.Reset();
+  if (memory_ != nullptr) ::munmap(memory_, virt::guest::kMemorySize);
+}
+
+Expected<void> Guest::Run() {
+  // KVM_RUN returns EINTR when a signal arrives; the guest state is intact, so enter again.
+  if (Ioctl(vcpu_.get(), KVM_RUN, 0UL) < 0) return Failed("KVM_RUN");
+  return {};
+}
+
+Expected<void> Guest::RunToEvent(uint32_t mode) {
+  using namespace virt::guest;
+  auto* base = reinterpret_cast<uint8_t*>(run_);
+  for (;;) {
+    if (auto r = Run(); !r) return r;
+    if (run_->exit_reason == KVM_EXIT_IO) {
+      const auto& io = run_->io;
+      if (io.direction == KVM_EXIT_IO_OUT && (io.port == kHelloPort || io.port == kEchoPort)) {
+        continue;
+      }
+      if (io.direction == KVM_EXIT_IO_IN && io.port == kModePort && io.size == 4) {
+        std::memcpy(base + io.data_offset, &mode, 4);
+        continue;
+      }
+    }
+    if (run_->exit_reason == KVM_EXIT_MMIO && !run_->mmio.is_write &&
+        run_->mmio.phys_addr == kMmioAddress) {
+      std::memset(run_->mmio.data, 0, sizeof run_->mmio.data);
+      continue;
+    }
+    return {};
+  }
+}
+
+std::optional<uint32_t> Guest::OutValue(uint16_t port) const {
+  if (run_->exit_reason != KVM_EXIT_IO || run_->io.direction != KVM_EXIT_IO_OUT ||
+      run_->io.port != port || run_->io.count != 1 || run_->io.size > 4) {
+    return std::nullopt;
+  }
+  uint32_t v = 0;
+  std::memcpy(&v, reinterpret_cast<const uint8_t*>(run_) + run_->io.data_offset, run_->io.size);
+  return v;
+}
+
+}  // namespace virt_bench::raw

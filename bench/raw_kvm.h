@@ -1,0 +1,117 @@
+// raw_kvm: the baseline the benchmarks compare against: the library's kernel work, in plain ioctls.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+// Nothing here calls the virt library: only ioctl(2), eventfd(2), mmap(2) and close(2). It does
+// the same kernel work as the library path it is compared with (same guest image and ports from
+// guest/test_guest.h, same 2 MiB of RAM, same TSS / identity-map addresses, same CPUID, same
+// routing table layout: 16 PIC + 24 IOAPIC entries, then the MSI entries from GSI 24), so a
+// ratio above 1 is the library's own cost and nothing else.
+namespace virt_bench::raw {
+
+// A failure: the call and errno text, e.g. "KVM_CREATE_VM: Invalid argument".
+template <typename T>
+using Expected = std::expected<T, std::string>;
+
+// The MSI every benchmark route delivers: fixed, edge, physical destination APIC 0, vector 0x40
+// (what virt::MsiMessage::Fixed(0, 0x40) encodes).
+inline constexpr uint32_t kMsiAddress = 0xFEE00000;
+inline constexpr uint32_t kMsiData = 0x40;
+// The first GSI free for MSIs (0-23 are the IOAPIC pins), where the library starts as well.
+inline constexpr uint32_t kFirstMsiGsi = 24;
+
+// Owns a file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+
+  int get() const { return fd_; }
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
+
+// /dev/kvm, opened once per process like the library's KvmHypervisor: the kvm_run size and the
+// supported CPUID are read here, so the per-VM paths of both sides pay for neither.
+struct System {
+  Fd kvm;
+  size_t run_size = 0;
+  std::vector<uint8_t> cpuid;  // a kvm_cpuid2 followed by its entries
+
+  static Expected<System> Open();
+};
+
+// KVM_CREATE_VM, KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_TSS_ADDR, KVM_CREATE_IRQCHIP: what
+// KvmHypervisor::CreatePartition does for {.irqchip = true}.
+Expected<Fd> CreateVm(const System& system);
+
+// KVM_SET_GSI_ROUTING with the 40 irqchip defaults and `count` MSI entries for GSIs
+// kFirstMsiGsi.. all delivering kMsiAddress/kMsiData. The buffer is built on each call, as the
+// library's push builds its own.
+Expected<void> SetMsiRouting(int vm_fd, uint32_t count);
+
+// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), as virt::Event::Create.
+Expected<Fd> NewEventFd();
+
+// KVM_IRQFD assign / deassign of `event_fd` on `gsi`.
+Expected<void> AssignIrqfd(int vm_fd, int event_fd, uint32_t gsi);
+Expected<void> DeassignIrqfd(int vm_fd, int event_fd, uint32_t gsi);
+
+// The test guest on vCPU 0 of a VM: 2 MiB of anonymous memory at guest physical 0 holding the
+// image at its load address, the vCPU with its mmapped kvm_run and the host's CPUID, started in
+// flat 32-bit protected mode (what GuestDriver::Create does through the library).
+class Guest {
+ public:
+  static Expected<Guest> Create(const System& system, int vm_fd);
+
+  Guest(Guest&& other) noexcept;
+  Guest& operator=(Guest&&) = delete;
+  Guest(const Guest&) = delete;
+  Guest& operator=(const Guest&) = delete;
+  ~Guest();
+
+  // One KVM_RUN (re-entered on EINTR); the exit is in run().
+  Expected<void> Run();
+
+  // Runs through the guest's start-up exits (hello bytes, the mode IN answered with `mode`, the
+  // MMIO read and its echo) and returns at the first other exit, left in run().
+  Expected<void> RunToEvent(uint32_t mode);
+
+  kvm_run& run() { return *run_; }
+
+  // The value written when run() holds a single 1-, 2- or 4-byte OUT to `port`; nullopt for
+  // any other exit.
+  std::optional<uint32_t> OutValue(uint16_t port) const;
+
+ private:
+  Guest() = default;
+
+  uint8_t* memory_ = nullptr;
+  Fd vcpu_;
+  kvm_run* run_ = nullptr;
+  size_t run_size_ = 0;
+};
+
+}  // namespace virt_bench::raw
