@@ -4,6 +4,9 @@
 #if VIRT_HAVE_KVM
 #include "virt/kvm/kvm_hypervisor.h"
 #endif
+#if VIRT_HAVE_MSHV
+#include "virt/mshv/mshv_hypervisor.h"
+#endif
 
 namespace virt {
 namespace {
@@ -28,7 +31,11 @@ Registry DefaultRegistry() {
 #else
   backends.push_back(NotBuilt("kvm", "VIRT_BUILD_KVM is off or the target is not Linux"));
 #endif
-  backends.push_back(NotBuilt("mshv", "the MSHV backend is not part of this build"));
+#if VIRT_HAVE_MSHV
+  backends.push_back(mshv::MshvBackendInfo());
+#else
+  backends.push_back(NotBuilt("mshv", "VIRT_BUILD_MSHV is off or the target is not Linux"));
+#endif
   backends.push_back(NotBuilt("whp", "the WHP backend is not part of this build"));
   return Registry(std::move(backends));
 }

@@ -1,0 +1,61 @@
+// MshvPartition: an MSHV partition fd with validated guest memory, vCPU creation and MSIs.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "mshv_fd.h"
+#include "virt/partition.h"
+
+namespace virt::mshv {
+
+class MshvIrqFd;
+
+class MshvPartition final : public Partition {
+ public:
+  // Takes ownership of `partition` (created and initialised by MshvHypervisor). With
+  // config.irqchip the partition has a LAPIC, MSIs and an IrqFd.
+  static Result<std::unique_ptr<Partition>> Create(std::shared_ptr<MshvIoctl> ioctl,
+                                                   MshvFd partition,
+                                                   const PartitionConfig& config);
+  // Marks the irqfd state dead (routes fail with kPartitionGone from now on) and closes the
+  // partition fd, which releases every irqfd and mapping in the kernel at once.
+  ~MshvPartition() override;
+
+  // MSHV_SET_GUEST_MEMORY {size, guest_pfn, userspace_addr, WRITABLE|EXECUTABLE (EXECUTABLE
+  // only for kReadOnly)}. kInvalidArgument when unaligned/empty/wrapping or kDirtyLog is asked
+  // (MSHV tracks dirty pages through MSHV_GET_GPAP_ACCESS_BITMAP, not per region), kOverlap
+  // when it overlaps a mapped region.
+  Status MapMemory(const MemoryRegion& region) override;
+  // MSHV_SET_GUEST_MEMORY {the mapping's size, guest_pfn, userspace_addr, flags UNMAP}.
+  Status UnmapMemory(uint64_t guest_address, uint64_t size) override;
+  // MSHV_CREATE_VP. kInvalidArgument past vcpu_count, kFailedPrecondition when created already.
+  Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) override;
+  // HVCALL_ASSERT_VIRTUAL_INTERRUPT with the decoded MSI. true once the hypervisor accepted it
+  // (MSHV does not report a blocked interrupt). kFailedPrecondition without an irqchip.
+  Result<bool> RequestMsi(const MsiMessage& msi) override;
+  IrqFd* irqfd() override;
+
+ private:
+  struct Mapping {
+    uint64_t size;
+    uint64_t host;
+  };
+
+  MshvPartition(std::shared_ptr<MshvIoctl> ioctl, MshvFd partition, const PartitionConfig& config);
+
+  std::shared_ptr<MshvIoctl> ioctl_;
+  MshvFd partition_;
+  PartitionConfig config_;
+  std::unique_ptr<MshvIrqFd> irqfd_;
+
+  std::mutex memory_mu_;
+  std::map<uint64_t, Mapping> regions_;  // guest address -> mapping (guarded by memory_mu_)
+
+  std::mutex vcpu_mu_;
+  std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_
+};
+
+}  // namespace virt::mshv

@@ -1,0 +1,96 @@
+// MshvVcpu: an MSHV vp fd: MSHV_RUN_VP, intercept completion through hypercalls, cancel.
+#pragma once
+
+#include <pthread.h>
+
+#include <array>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <span>
+
+#include "mshv_fd.h"
+#include "mshv_message.h"
+#include "virt/vcpu.h"
+
+namespace virt::mshv {
+
+// MSHV does not advance RIP on intercepts: the vCPU does it with HVCALL_SET_VP_REGISTERS when an
+// access completes: at once for OUT and MMIO writes (in the same call, nothing else to do), in
+// CompleteIoIn / CompleteMmioRead for reads, together with the destination register.
+class MshvVcpu final : public Vcpu {
+ public:
+  // MSHV_CREATE_VP {index} on the partition fd. The vp fd is closed again on failure.
+  static Result<std::unique_ptr<MshvVcpu>> Create(std::shared_ptr<MshvIoctl> ioctl,
+                                                  int partition_fd, uint32_t index);
+  ~MshvVcpu() override = default;
+
+  uint32_t index() const override { return index_; }
+  // MSHV_RUN_VP until a message for the VMM, decoded with DecodeMessage. An IN or MMIO read left
+  // unanswered completes with all-ones (an empty bus) before the guest runs again. String port
+  // I/O and MMIO instructions the decoder rejects return UnsupportedInstructionExit.
+  Result<VcpuExit> Run() override;
+  // HVCALL_SET_VP_REGISTERS {RAX merged with the data, RIP + instruction length}.
+  Status CompleteIoIn(std::span<const uint8_t> data) override;
+  // HVCALL_GET_VP_REGISTERS of the destination when 8/16-bit (its other bits survive), then
+  // HVCALL_SET_VP_REGISTERS {destination, RIP + instruction length}.
+  Status CompleteMmioRead(uint64_t value) override;
+  // Sets the cancel flag and, while a Run is inside MSHV_RUN_VP on another thread, signals that
+  // thread (MSHV_RUN_VP returns EINTR) until it has left the ioctl, so a signal that lands just
+  // before the ioctl starts is not lost. Returns without waiting when called on the run thread.
+  void Cancel() override;
+
+  // HVCALL_GET/SET_VP_REGISTERS with RAX..R15, RIP, RFLAGS (18 registers, one call).
+  Result<Registers> GetRegisters() override;
+  Status SetRegisters(const Registers& regs) override;
+  // HVCALL_GET/SET_VP_REGISTERS with the 8 segments, GDTR, IDTR, CR0/2/3/4/8, EFER, APIC_BASE.
+  Result<SpecialRegisters> GetSpecialRegisters() override;
+  Status SetSpecialRegisters(const SpecialRegisters& sregs) override;
+  // MSHV_GET_VP_STATE(XSAVE): the legacy (FXSAVE) region of the XSAVE area. SetFpu reads the area,
+  // replaces that region and writes it back with MSHV_SET_VP_STATE (AVX state is kept).
+  Result<FpuState> GetFpu() override;
+  Status SetFpu(const FpuState& fpu) override;
+  // MSRs with a Hyper-V register name (TSC 0x10, APIC_BASE 0x1b, EFER 0xc0000080) in one
+  // HVCALL_GET/SET_VP_REGISTERS; any other index fails (kInvalidArgument, naming it) before
+  // the call.
+  Status GetMsrs(std::span<MsrEntry> msrs) override;
+  Status SetMsrs(std::span<const MsrEntry> msrs) override;
+
+  // The signal that kicks a vCPU thread out of MSHV_RUN_VP (SIGRTMIN + 3; its handler does
+  // nothing). A VMM that uses that signal itself must not block it on vCPU threads.
+  static int KickSignal();
+
+  // XSAVE buffer size passed to MSHV_GET/SET_VP_STATE (4 pages, page aligned).
+  static constexpr size_t kXsaveBufferSize = 4 * 4096;
+
+ private:
+  enum class Pending : uint8_t { kNone, kIoIn, kMmioRead };
+
+  MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index);
+  // Turns a decoded intercept into the exit the VMM sees (and advances RIP for writes).
+  Result<VcpuExit> HandleIo(const IoPortIntercept& io);
+  Result<VcpuExit> HandleMemory(const MemoryIntercept& mem);
+  Status SetRegisterAndRip(uint32_t name, uint64_t value, uint64_t rip);
+  Status AdvanceRip(uint64_t rip);
+  Status CompletePendingWithAllOnes();
+
+  std::shared_ptr<MshvIoctl> ioctl_;
+  MshvFd fd_;
+  uint32_t index_;
+  mshv_run_vp run_{};
+
+  // The intercept being completed (run thread only).
+  Pending pending_ = Pending::kNone;
+  IoPortIntercept pending_io_;
+  MmioInstruction pending_mmio_;
+  uint64_t pending_rip_ = 0;
+  std::array<uint8_t, 4> io_data_{};  // IoExit::data of the last port access
+
+  std::mutex kick_mu_;
+  std::condition_variable left_run_;
+  bool cancel_requested_ = false;  // guarded by kick_mu_
+  bool in_run_ = false;            // guarded by kick_mu_: runner_ is inside MSHV_RUN_VP
+  pthread_t runner_{};             // guarded by kick_mu_
+};
+
+}  // namespace virt::mshv
