@@ -109,8 +109,11 @@ Availability KvmHypervisor::Probe(std::shared_ptr<KvmIoctl> ioctl, std::string d
     if (err == EACCES || err == EPERM) return {Unavailability::kPermissionDenied, reason};
     return {Unavailability::kOther, std::move(reason)};
   }
-  if (e.code == ErrorCode::kUnavailable) return {Unavailability::kApiVersion, e.Message()};
-  return {Unavailability::kOther, e.Message()};
+  // Name the device in every reason, not only in open failures.
+  if (e.code == ErrorCode::kUnavailable) {
+    return {Unavailability::kApiVersion, device + ": " + e.Message()};
+  }
+  return {Unavailability::kOther, device + ": " + e.Message()};
 }
 
 KvmHypervisor::KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps,
