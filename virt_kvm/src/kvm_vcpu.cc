@@ -1,6 +1,7 @@
 // KvmVcpu: KVM_RUN, exit decoding, completions and the immediate_exit + signal cancel.
 #include "kvm_vcpu.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -134,8 +135,9 @@ VcpuExit KvmVcpu::Decode() {
     case KVM_EXIT_INTERNAL_ERROR: {
       InternalErrorExit e;
       e.suberror = run_->internal.suberror;
-      e.ndata = run_->internal.ndata;
-      for (uint32_t i = 0; i < e.data.size() && i < run_->internal.ndata; ++i) {
+      // ndata counts the entries of e.data that are valid, so it may not exceed its size.
+      e.ndata = std::min<uint32_t>(run_->internal.ndata, e.data.size());
+      for (uint32_t i = 0; i < e.ndata; ++i) {
         e.data[i] = run_->internal.data[i];
       }
       return e;
