@@ -109,7 +109,9 @@ Status KvmIrqFdCore::ClearMsi(Gsi gsi, int event_fd) {
 
 Status KvmIrqFdCore::Drop(Gsi gsi, int event_fd) {
   std::lock_guard lock(mu_);
-  if (!alive_) return Ok();  // closing the VM fd released everything already
+  // Closing the VM fd released everything already: nothing to undo, but Release() must still
+  // fail like every other call on a route that outlived its partition.
+  if (Status s = CheckAlive("IrqFdRoute::Release"); !s) return s;
   Slot& slot = slots_[gsi];
   Status result = Ok();
   if (slot.armed) {

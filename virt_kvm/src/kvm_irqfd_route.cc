@@ -12,7 +12,9 @@ KvmIrqFdRoute::~KvmIrqFdRoute() {
   std::lock_guard lock(mu_);
   if (released_) return;
   released_ = true;
-  if (Status s = core_->Drop(gsi_, event_.native_handle()); !s) core_->Report(s.error());
+  Status s = core_->Drop(gsi_, event_.native_handle());
+  // After the partition is gone destruction just closes the event: nothing to report.
+  if (!s && s.error().code != ErrorCode::kPartitionGone) core_->Report(s.error());
 }
 
 Status KvmIrqFdRoute::CheckNotReleased(const char* op) const {
