@@ -1,0 +1,792 @@
+// MockKvmIoctl plus FakeKvm: a stateful default for every mocked ioctl (fd/mmap/irqfd tracking,
+// routing-table capture, ordering checks, failure injection) shared by the KVM mock suites.
+#pragma once
+
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <linux/kvm.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "virt/kvm/kvm_hypervisor.h"
+#include "virt/kvm/kvm_ioctl.h"
+#include "virt/msi_message.h"
+#include "virt/partition.h"
+
+namespace virt::kvm::test {
+
+class MockKvmIoctl : public KvmIoctl {
+ public:
+  MOCK_METHOD(Result<int>, Open, (const char* path), (override));
+  MOCK_METHOD(Status, Close, (int fd), (override));
+  MOCK_METHOD(Result<int>, GetApiVersion, (int kvm_fd), (override));
+  MOCK_METHOD(Result<int>, CheckExtension, (int fd, int capability), (override));
+  MOCK_METHOD(Result<int>, GetVcpuMmapSize, (int kvm_fd), (override));
+  MOCK_METHOD(Status, GetSupportedCpuid, (int kvm_fd, kvm_cpuid2* cpuid), (override));
+  MOCK_METHOD(Result<int>, CreateVm, (int kvm_fd, unsigned long type), (override));
+  MOCK_METHOD(Status, CreateIrqchip, (int vm_fd), (override));
+  MOCK_METHOD(Status, SetTssAddr, (int vm_fd, uint64_t address), (override));
+  MOCK_METHOD(Status, SetIdentityMapAddr, (int vm_fd, uint64_t address), (override));
+  MOCK_METHOD(Status, SetUserMemoryRegion,
+              (int vm_fd, const kvm_userspace_memory_region& region), (override));
+  MOCK_METHOD(Status, SetGsiRouting, (int vm_fd, const kvm_irq_routing& routing), (override));
+  MOCK_METHOD(Status, Irqfd, (int vm_fd, const kvm_irqfd& irqfd), (override));
+  MOCK_METHOD(Result<int>, SignalMsi, (int vm_fd, const kvm_msi& msi), (override));
+  MOCK_METHOD(Status, Ioeventfd, (int vm_fd, const kvm_ioeventfd& ioeventfd), (override));
+  MOCK_METHOD(Result<int>, CreateVcpu, (int vm_fd, unsigned long vcpu_id), (override));
+  MOCK_METHOD(Result<kvm_run*>, MapRun, (int vcpu_fd, size_t size), (override));
+  MOCK_METHOD(Status, UnmapRun, (kvm_run * run, size_t size), (override));
+  MOCK_METHOD(Status, Run, (int vcpu_fd), (override));
+  MOCK_METHOD(Status, GetRegs, (int vcpu_fd, kvm_regs* regs), (override));
+  MOCK_METHOD(Status, SetRegs, (int vcpu_fd, const kvm_regs& regs), (override));
+  MOCK_METHOD(Status, GetSregs, (int vcpu_fd, kvm_sregs* sregs), (override));
+  MOCK_METHOD(Status, SetSregs, (int vcpu_fd, const kvm_sregs& sregs), (override));
+  MOCK_METHOD(Status, GetFpu, (int vcpu_fd, kvm_fpu* fpu), (override));
+  MOCK_METHOD(Status, SetFpu, (int vcpu_fd, const kvm_fpu& fpu), (override));
+  MOCK_METHOD(Result<int>, GetMsrs, (int vcpu_fd, kvm_msrs* msrs), (override));
+  MOCK_METHOD(Result<int>, SetMsrs, (int vcpu_fd, const kvm_msrs& msrs), (override));
+  MOCK_METHOD(Status, SetCpuid2, (int vcpu_fd, const kvm_cpuid2& cpuid), (override));
+};
+
+// The values FakeKvm answers with.
+inline constexpr int kKvmFd = 3;
+inline constexpr int kVmFd = 10;
+inline constexpr int kVcpuFdBase = 20;  // vCPU n gets fd 20 + n
+inline constexpr int kMaxIrqRoutes = 4096;
+inline constexpr int kMaxMemslots = 32;
+inline constexpr int kMaxVcpus = 8;
+inline constexpr int kRunMmapSize = 2 * 4096;  // struct kvm_run + one data page
+inline constexpr uint32_t kIoDataOffset = 4096;
+inline constexpr uint32_t kFirstMsiGsi = 24;  // 0-23: IOAPIC pins
+inline constexpr uint32_t kGsiCapacity = kMaxIrqRoutes - 16;
+inline constexpr uint32_t kUsableGsis = kGsiCapacity - kFirstMsiGsi;  // 4056
+inline constexpr uint32_t kIrqchipEntries = 40;
+
+// A zeroed, 4 KiB-aligned stand-in for a vCPU's mmapped struct kvm_run.
+class RunBuffer {
+ public:
+  explicit RunBuffer(size_t size)
+      : size_((size + 4095) / 4096 * 4096),
+        data_(static_cast<uint8_t*>(std::aligned_alloc(4096, size_))) {
+    std::memset(data_, 0, size_);
+  }
+  RunBuffer(const RunBuffer&) = delete;
+  RunBuffer& operator=(const RunBuffer&) = delete;
+  ~RunBuffer() { std::free(data_); }
+  kvm_run* run() const { return reinterpret_cast<kvm_run*>(data_); }
+  uint8_t* bytes() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_;
+  uint8_t* data_;
+};
+
+using RoutingTable = std::vector<kvm_irq_routing_entry>;
+
+// The MSI entries of a pushed table, by GSI.
+inline std::map<uint32_t, MsiMessage> MsiEntries(const RoutingTable& table) {
+  std::map<uint32_t, MsiMessage> out;
+  for (const kvm_irq_routing_entry& e : table) {
+    if (e.type != KVM_IRQ_ROUTING_MSI) continue;
+    out[e.gsi] = MsiMessage{uint64_t{e.u.msi.address_lo} | (uint64_t{e.u.msi.address_hi} << 32),
+                            e.u.msi.data};
+  }
+  return out;
+}
+
+inline bool HasMsiEntry(const RoutingTable& table, uint32_t gsi) {
+  return std::any_of(table.begin(), table.end(), [gsi](const kvm_irq_routing_entry& e) {
+    return e.type == KVM_IRQ_ROUTING_MSI && e.gsi == gsi;
+  });
+}
+
+// Checks that `table` starts with the 40 routes KVM_CREATE_IRQCHIP installs: GSIs 0-15 to the
+// PIC (master pins 0-7, slave pins 0-7), GSIs 0-23 to IOAPIC pins 0-23.
+inline ::testing::AssertionResult HasIrqchipDefaults(const RoutingTable& table) {
+  if (table.size() < kIrqchipEntries) {
+    return ::testing::AssertionFailure() << "only " << table.size() << " entries";
+  }
+  for (uint32_t i = 0; i < kIrqchipEntries; ++i) {
+    const kvm_irq_routing_entry& e = table[i];
+    const uint32_t gsi = i < 16 ? i : i - 16;
+    const uint32_t chip =
+        i < 16 ? (i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE) : KVM_IRQCHIP_IOAPIC;
+    const uint32_t pin = i < 16 ? i % 8 : gsi;
+    if (e.gsi != gsi || e.type != KVM_IRQ_ROUTING_IRQCHIP || e.flags != 0 ||
+        e.u.irqchip.irqchip != chip || e.u.irqchip.pin != pin) {
+      return ::testing::AssertionFailure()
+             << "entry " << i << ": gsi " << e.gsi << " type " << e.type << " chip "
+             << e.u.irqchip.irqchip << " pin " << e.u.irqchip.pin << ", want gsi " << gsi
+             << " chip " << chip << " pin " << pin;
+    }
+  }
+  for (size_t i = kIrqchipEntries; i < table.size(); ++i) {
+    if (table[i].type != KVM_IRQ_ROUTING_MSI) {
+      return ::testing::AssertionFailure() << "entry " << i << " is not an MSI entry";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Number of open file descriptors of this process.
+inline int CountOpenFds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n - 1;  // the directory stream itself
+}
+
+// Raises the soft RLIMIT_NOFILE so a test can hold `fds` eventfds at once.
+inline void EnsureFdLimit(rlim_t fds) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= fds) return;
+  lim.rlim_cur = std::min(fds, lim.rlim_max);
+  (void)::setrlimit(RLIMIT_NOFILE, &lim);
+}
+
+inline MsiMessage Msi(uint8_t apic_id, uint8_t vector) { return MsiMessage::Fixed(apic_id, vector); }
+
+// What a kernel with a fully featured KVM would do, kept in memory and checked as it goes:
+//  - fds handed out by open/KVM_CREATE_VM/KVM_CREATE_VCPU must each be closed exactly once;
+//  - every MapRun must be unmapped with the same size;
+//  - a KVM_IRQFD assign needs its GSI in the last successfully pushed routing table, a deassign
+//    must find the entry still there, and no push may drop the GSI of an assigned irqfd;
+//  - any call can be made to fail (once, with an errno) to exercise error paths.
+// Violations are collected in problems(). Thread-safe.
+class FakeKvmState {
+ public:
+  FakeKvmState() { cpuid_ = DefaultCpuid(); }
+
+  // ---- configuration (set before the calls it affects) ----
+  void SetCapability(int cap, int value) {
+    std::lock_guard lock(mu_);
+    caps_[cap] = value;
+  }
+  void SetApiVersion(int version) {
+    std::lock_guard lock(mu_);
+    api_version_ = version;
+  }
+  void SetMmapSize(int size) {
+    std::lock_guard lock(mu_);
+    mmap_size_ = size;
+  }
+  void SetOpenErrno(int err) {
+    std::lock_guard lock(mu_);
+    open_errno_ = err;
+  }
+  void SetCpuid(std::vector<kvm_cpuid_entry2> entries) {
+    std::lock_guard lock(mu_);
+    cpuid_ = std::move(entries);
+  }
+  void SetSignalMsiResult(int result) {
+    std::lock_guard lock(mu_);
+    signal_msi_result_ = result;
+  }
+  // KVM_GET_MSRS / KVM_SET_MSRS process at most `n` entries (nullopt: all).
+  void SetMsrLimit(std::optional<int> n) {
+    std::lock_guard lock(mu_);
+    msr_limit_ = n;
+  }
+  // Whether every successful routing push is kept in push_history() (off for stress tests).
+  void KeepPushHistory(bool keep) {
+    std::lock_guard lock(mu_);
+    keep_history_ = keep;
+  }
+
+  // ---- failure injection ----
+  // The `occurrence`-th call (0-based, counted from now) of operation `op` (the name the real
+  // layer puts in Error::operation, e.g. "KVM_IRQFD", "open", "mmap(kvm_run)") fails with `err`.
+  void FailCall(const char* op, int occurrence = 0, int err = EIO) {
+    std::lock_guard lock(mu_);
+    fail_op_ = op;
+    fail_occurrence_ = occurrence;
+    fail_seen_ = 0;
+    fail_errno_ = err;
+    fail_fired_ = false;
+  }
+  void ClearFailure() {
+    std::lock_guard lock(mu_);
+    fail_op_.clear();
+  }
+  bool failure_fired() {
+    std::lock_guard lock(mu_);
+    return fail_fired_;
+  }
+
+  // ---- observation ----
+  // Every call made so far, as operation names, in order.
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mu_);
+    return {calls_.begin(), calls_.end()};
+  }
+  size_t call_count() {
+    std::lock_guard lock(mu_);
+    return calls_.size();
+  }
+  std::vector<std::string> calls_since(size_t first) {
+    std::lock_guard lock(mu_);
+    return {calls_.begin() + static_cast<std::ptrdiff_t>(std::min(first, calls_.size())),
+            calls_.end()};
+  }
+  std::vector<std::string> problems() {
+    std::lock_guard lock(mu_);
+    return problems_;
+  }
+  // Returns the problems seen so far and forgets them (for tests that provoke a known one).
+  std::vector<std::string> TakeProblems() {
+    std::lock_guard lock(mu_);
+    return std::exchange(problems_, {});
+  }
+  std::vector<int> capabilities_checked() {
+    std::lock_guard lock(mu_);
+    return caps_checked_;
+  }
+  std::vector<std::string> opened_paths() {
+    std::lock_guard lock(mu_);
+    return opened_paths_;
+  }
+  // fds handed out and not closed yet (fd -> count).
+  std::map<int, int> open_fds() {
+    std::lock_guard lock(mu_);
+    std::map<int, int> out;
+    for (auto [fd, n] : open_fds_) {
+      if (n != 0) out[fd] = n;
+    }
+    return out;
+  }
+  int close_count(int fd) {
+    std::lock_guard lock(mu_);
+    return closes_[fd];
+  }
+  size_t mapped_runs() {
+    std::lock_guard lock(mu_);
+    return mapped_.size();
+  }
+  // The kvm_run buffer MapRun returned for `vcpu_fd` (nullptr when none).
+  kvm_run* run(int vcpu_fd) {
+    std::lock_guard lock(mu_);
+    auto it = run_by_fd_.find(vcpu_fd);
+    return it == run_by_fd_.end() ? nullptr : it->second;
+  }
+  std::vector<kvm_userspace_memory_region> memory_calls() {
+    std::lock_guard lock(mu_);
+    return memory_calls_;
+  }
+  std::vector<kvm_msi> msis_signalled() {
+    std::lock_guard lock(mu_);
+    return msis_;
+  }
+  std::vector<kvm_irqfd> irqfd_calls() {
+    std::lock_guard lock(mu_);
+    return irqfd_calls_;
+  }
+  // (event fd, gsi) pairs currently assigned.
+  std::set<std::pair<uint32_t, uint32_t>> assigned_irqfds() {
+    std::lock_guard lock(mu_);
+    return assigned_;
+  }
+  bool irqfd_assigned(int event_fd, uint32_t gsi) {
+    std::lock_guard lock(mu_);
+    return assigned_.contains({static_cast<uint32_t>(event_fd), gsi});
+  }
+  // The kernel releases an irqfd when its eventfd is closed; tests call this when a route whose
+  // deassign was made to fail closed its event.
+  void EventClosed(int event_fd) {
+    std::lock_guard lock(mu_);
+    std::erase_if(assigned_, [event_fd](const auto& a) {
+      return a.first == static_cast<uint32_t>(event_fd);
+    });
+  }
+  // Successful KVM_SET_GSI_ROUTING calls, failed ones, and the table the kernel holds now.
+  uint64_t pushes() {
+    std::lock_guard lock(mu_);
+    return pushes_;
+  }
+  uint64_t failed_pushes() {
+    std::lock_guard lock(mu_);
+    return failed_pushes_;
+  }
+  RoutingTable last_table() {
+    std::lock_guard lock(mu_);
+    return table_;
+  }
+  std::vector<RoutingTable> push_history() {
+    std::lock_guard lock(mu_);
+    return history_;
+  }
+  std::vector<uint8_t> cpuid_set(int vcpu_fd) {
+    std::lock_guard lock(mu_);
+    return cpuid_set_[vcpu_fd];
+  }
+  std::vector<kvm_cpuid_entry2> CpuidEntriesSet(int vcpu_fd) {
+    std::vector<uint8_t> raw = cpuid_set(vcpu_fd);
+    std::vector<kvm_cpuid_entry2> out;
+    if (raw.size() < sizeof(kvm_cpuid2)) return out;
+    kvm_cpuid2 header;
+    std::memcpy(&header, raw.data(), sizeof header);
+    out.resize(header.nent);
+    std::memcpy(out.data(), raw.data() + sizeof(kvm_cpuid2), header.nent * sizeof(kvm_cpuid_entry2));
+    return out;
+  }
+  // Register state the vCPU fds hold (written by Set*, read by Get*).
+  kvm_regs& regs(int fd) { return regs_[fd]; }
+  kvm_sregs& sregs(int fd) { return sregs_[fd]; }
+  kvm_fpu& fpu(int fd) { return fpu_[fd]; }
+  std::map<uint32_t, uint64_t>& msr_values() { return msr_values_; }
+  std::vector<std::vector<kvm_msr_entry>> msr_calls() {
+    std::lock_guard lock(mu_);
+    return msr_calls_;
+  }
+
+  // ---- the ioctls ----
+  Result<int> Open(const char* path) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("open")) return Error::Errno("open", static_cast<int>(e->native_code), path);
+    opened_paths_.emplace_back(path);
+    if (open_errno_ != 0) return Error::Errno("open", open_errno_, path);
+    ++open_fds_[kKvmFd];
+    return kKvmFd;
+  }
+  Status Close(int fd) {
+    std::lock_guard lock(mu_);
+    auto failed = Enter("close");  // the fd is gone either way
+    ++closes_[fd];
+    if (open_fds_[fd] <= 0) {
+      problems_.push_back("close(" + std::to_string(fd) + ") of an fd that is not open");
+    } else if (--open_fds_[fd] == 0 && fd == kVmFd) {
+      // Closing the VM fd releases its irqfds, routes and memslots.
+      assigned_.clear();
+      table_.clear();
+      slots_.clear();
+    }
+    if (failed) return *failed;
+    return Ok();
+  }
+  Result<int> GetApiVersion(int) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_API_VERSION")) return *e;
+    return api_version_;
+  }
+  Result<int> CheckExtension(int, int cap) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_CHECK_EXTENSION")) return *e;
+    caps_checked_.push_back(cap);
+    if (auto it = caps_.find(cap); it != caps_.end()) return it->second;
+    switch (cap) {
+      case KVM_CAP_IRQ_ROUTING: return kMaxIrqRoutes;
+      case KVM_CAP_NR_MEMSLOTS: return kMaxMemslots;
+      case KVM_CAP_MAX_VCPUS: return kMaxVcpus;
+      default: return 1;
+    }
+  }
+  Result<int> GetVcpuMmapSize(int) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_VCPU_MMAP_SIZE")) return *e;
+    return mmap_size_;
+  }
+  Status GetSupportedCpuid(int, kvm_cpuid2* cpuid) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_SUPPORTED_CPUID")) return *e;
+    if (cpuid->nent < cpuid_.size()) return Error::Errno("KVM_GET_SUPPORTED_CPUID", E2BIG);
+    cpuid->nent = static_cast<uint32_t>(cpuid_.size());
+    std::copy(cpuid_.begin(), cpuid_.end(), cpuid->entries);
+    return Ok();
+  }
+  Result<int> CreateVm(int, unsigned long) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_CREATE_VM")) return *e;
+    ++open_fds_[kVmFd];
+    return kVmFd;
+  }
+  Status CreateIrqchip(int) { return Simple("KVM_CREATE_IRQCHIP"); }
+  Status SetTssAddr(int, uint64_t) { return Simple("KVM_SET_TSS_ADDR"); }
+  Status SetIdentityMapAddr(int, uint64_t) { return Simple("KVM_SET_IDENTITY_MAP_ADDR"); }
+  Status SetUserMemoryRegion(int, const kvm_userspace_memory_region& r) {
+    std::lock_guard lock(mu_);
+    memory_calls_.push_back(r);
+    if (auto e = Enter("KVM_SET_USER_MEMORY_REGION")) return *e;
+    if (r.memory_size == 0) {
+      if (slots_.erase(r.slot) == 0) {
+        problems_.push_back("deleting memslot " + std::to_string(r.slot) + " that is not set");
+      }
+    } else {
+      slots_[r.slot] = r;
+    }
+    return Ok();
+  }
+  Status SetGsiRouting(int, const kvm_irq_routing& routing) {
+    std::lock_guard lock(mu_);
+    // The caller reuses its buffer: copy the entries now.
+    RoutingTable table(routing.entries, routing.entries + routing.nr);
+    if (routing.flags != 0) problems_.push_back("kvm_irq_routing.flags != 0");
+    if (auto e = Enter("KVM_SET_GSI_ROUTING")) {
+      ++failed_pushes_;
+      return *e;
+    }
+    for (const auto& [fd, gsi] : assigned_) {
+      if (!HasMsiEntry(table, gsi)) {
+        problems_.push_back("push dropped GSI " + std::to_string(gsi) + " while irqfd " +
+                            std::to_string(fd) + " is assigned to it");
+      }
+    }
+    ++pushes_;
+    table_ = std::move(table);
+    if (keep_history_) history_.push_back(table_);
+    return Ok();
+  }
+  Status Irqfd(int, const kvm_irqfd& irqfd) {
+    std::lock_guard lock(mu_);
+    irqfd_calls_.push_back(irqfd);
+    if (auto e = Enter("KVM_IRQFD")) return *e;
+    const std::pair<uint32_t, uint32_t> key{irqfd.fd, irqfd.gsi};
+    const std::string what = "irqfd " + std::to_string(irqfd.fd) + " GSI " +
+                             std::to_string(irqfd.gsi);
+    if (irqfd.flags & KVM_IRQFD_FLAG_DEASSIGN) {
+      if (!HasMsiEntry(table_, irqfd.gsi)) {
+        problems_.push_back("deassign of " + what + " after its entry left the table");
+      }
+      if (assigned_.erase(key) == 0) problems_.push_back("deassign of unassigned " + what);
+    } else {
+      if (irqfd.flags != 0) problems_.push_back("assign with flags " + std::to_string(irqfd.flags));
+      if (!HasMsiEntry(table_, irqfd.gsi)) {
+        problems_.push_back("assign of " + what + " before its entry was pushed");
+      }
+      for (const auto& a : assigned_) {
+        if (a.first == irqfd.fd) problems_.push_back("second assign of eventfd for " + what);
+      }
+      assigned_.insert(key);
+    }
+    return Ok();
+  }
+  Result<int> SignalMsi(int, const kvm_msi& msi) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SIGNAL_MSI")) return *e;
+    msis_.push_back(msi);
+    return signal_msi_result_;
+  }
+  Status Ioeventfd(int, const kvm_ioeventfd&) { return Simple("KVM_IOEVENTFD"); }
+  Result<int> CreateVcpu(int, unsigned long id) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_CREATE_VCPU")) return *e;
+    const int fd = kVcpuFdBase + static_cast<int>(id);
+    ++open_fds_[fd];
+    return fd;
+  }
+  Result<kvm_run*> MapRun(int vcpu_fd, size_t size) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("mmap(kvm_run)")) return *e;
+    auto& buf = buffers_.emplace_back(std::make_unique<RunBuffer>(size));
+    mapped_[buf->run()] = size;
+    run_by_fd_[vcpu_fd] = buf->run();
+    return buf->run();
+  }
+  Status UnmapRun(kvm_run* run, size_t size) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("munmap(kvm_run)")) return *e;
+    auto it = mapped_.find(run);
+    if (it == mapped_.end()) {
+      problems_.push_back("munmap of a kvm_run that is not mapped");
+    } else {
+      if (it->second != size) problems_.push_back("munmap of kvm_run with the wrong size");
+      mapped_.erase(it);
+    }
+    return Ok();
+  }
+  Status Run(int vcpu_fd) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_RUN")) return *e;
+    if (auto it = run_by_fd_.find(vcpu_fd); it != run_by_fd_.end()) {
+      it->second->exit_reason = KVM_EXIT_HLT;
+    }
+    return Ok();
+  }
+  Status GetRegs(int fd, kvm_regs* out) { return Get("KVM_GET_REGS", regs_, fd, out); }
+  Status SetRegs(int fd, const kvm_regs& in) { return Set("KVM_SET_REGS", regs_, fd, in); }
+  Status GetSregs(int fd, kvm_sregs* out) { return Get("KVM_GET_SREGS", sregs_, fd, out); }
+  Status SetSregs(int fd, const kvm_sregs& in) { return Set("KVM_SET_SREGS", sregs_, fd, in); }
+  Status GetFpu(int fd, kvm_fpu* out) { return Get("KVM_GET_FPU", fpu_, fd, out); }
+  Status SetFpu(int fd, const kvm_fpu& in) { return Set("KVM_SET_FPU", fpu_, fd, in); }
+  Result<int> GetMsrs(int, kvm_msrs* msrs) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_MSRS")) return *e;
+    msr_calls_.emplace_back(msrs->entries, msrs->entries + msrs->nmsrs);
+    const int n = Processed(msrs->nmsrs);
+    for (int i = 0; i < n; ++i) msrs->entries[i].data = msr_values_[msrs->entries[i].index];
+    return n;
+  }
+  Result<int> SetMsrs(int, const kvm_msrs& msrs) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_MSRS")) return *e;
+    msr_calls_.emplace_back(msrs.entries, msrs.entries + msrs.nmsrs);
+    const int n = Processed(msrs.nmsrs);
+    for (int i = 0; i < n; ++i) msr_values_[msrs.entries[i].index] = msrs.entries[i].data;
+    return n;
+  }
+  Status SetCpuid2(int fd, const kvm_cpuid2& cpuid) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_CPUID2")) return *e;
+    const size_t bytes = sizeof(kvm_cpuid2) + cpuid.nent * sizeof(kvm_cpuid_entry2);
+    const auto* p = reinterpret_cast<const uint8_t*>(&cpuid);
+    cpuid_set_[fd].assign(p, p + bytes);
+    return Ok();
+  }
+
+  // A few CPUID leaves as a host reports them; leaf 1 and 0xB carry a foreign APIC ID (0xAB /
+  // 0xCD) that KVM_SET_CPUID2 must see replaced by the vCPU index.
+  static std::vector<kvm_cpuid_entry2> DefaultCpuid() {
+    std::vector<kvm_cpuid_entry2> v;
+    auto add = [&v](uint32_t fn, uint32_t index, uint32_t flags, uint32_t eax, uint32_t ebx,
+                    uint32_t ecx, uint32_t edx) {
+      kvm_cpuid_entry2 e{};
+      e.function = fn, e.index = index, e.flags = flags;
+      e.eax = eax, e.ebx = ebx, e.ecx = ecx, e.edx = edx;
+      v.push_back(e);
+    };
+    add(0, 0, 0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69);  // "GenuineIntel"
+    add(1, 0, 0, 0x000906ea, 0xAB010800, 0x7ffafbff, 0xbfebfbff);
+    add(0xB, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 1, 1, 0x100, 0xCD);
+    add(0xB, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 4, 4, 0x201, 0xCD);
+    add(0x80000001, 0, 0, 0, 0, 0x121, 0x2c100800);
+    return v;
+  }
+
+ private:
+  // Logs the call; returns the injected error when this call is the one to fail.
+  std::optional<Error> Enter(const char* op) {
+    calls_.push_back(op);
+    if (fail_op_.empty() || fail_op_ != op) return std::nullopt;
+    if (fail_seen_++ != fail_occurrence_) return std::nullopt;
+    fail_fired_ = true;
+    return Error::Errno(op, fail_errno_);
+  }
+  Status Simple(const char* op) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter(op)) return *e;
+    return Ok();
+  }
+  template <typename T>
+  Status Get(const char* op, std::map<int, T>& store, int fd, T* out) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter(op)) return *e;
+    *out = store[fd];
+    return Ok();
+  }
+  template <typename T>
+  Status Set(const char* op, std::map<int, T>& store, int fd, const T& in) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter(op)) return *e;
+    store[fd] = in;
+    return Ok();
+  }
+  int Processed(uint32_t n) const {
+    return msr_limit_ ? std::min(*msr_limit_, static_cast<int>(n)) : static_cast<int>(n);
+  }
+
+  std::mutex mu_;
+  int api_version_ = KVM_API_VERSION;
+  std::map<int, int> caps_;
+  int mmap_size_ = kRunMmapSize;
+  int open_errno_ = 0;
+  std::vector<kvm_cpuid_entry2> cpuid_;
+  int signal_msi_result_ = 1;
+  std::optional<int> msr_limit_;
+  bool keep_history_ = true;
+
+  std::string fail_op_;
+  int fail_occurrence_ = 0;
+  int fail_seen_ = 0;
+  int fail_errno_ = EIO;
+  bool fail_fired_ = false;
+
+  std::vector<const char*> calls_;
+  std::vector<std::string> problems_;
+  std::vector<int> caps_checked_;
+  std::vector<std::string> opened_paths_;
+  std::map<int, int> open_fds_;
+  std::map<int, int> closes_;
+  std::vector<std::unique_ptr<RunBuffer>> buffers_;  // kept until the fake dies
+  std::map<kvm_run*, size_t> mapped_;
+  std::map<int, kvm_run*> run_by_fd_;
+  std::vector<kvm_userspace_memory_region> memory_calls_;
+  std::map<uint32_t, kvm_userspace_memory_region> slots_;
+  std::vector<kvm_msi> msis_;
+  std::vector<kvm_irqfd> irqfd_calls_;
+  std::set<std::pair<uint32_t, uint32_t>> assigned_;
+  RoutingTable table_;
+  std::vector<RoutingTable> history_;
+  uint64_t pushes_ = 0;
+  uint64_t failed_pushes_ = 0;
+  std::map<int, std::vector<uint8_t>> cpuid_set_;
+  std::map<int, kvm_regs> regs_;
+  std::map<int, kvm_sregs> sregs_;
+  std::map<int, kvm_fpu> fpu_;
+  std::map<uint32_t, uint64_t> msr_values_;
+  std::vector<std::vector<kvm_msr_entry>> msr_calls_;
+};
+
+// A NiceMock<MockKvmIoctl> whose every method defaults (ON_CALL) to the FakeKvmState, so a test
+// only writes EXPECT_CALLs for what it checks; an EXPECT_CALL without an action still runs the
+// fake.
+class FakeKvm {
+ public:
+  using Mock = ::testing::NiceMock<MockKvmIoctl>;
+
+  FakeKvm() : mock(std::make_shared<Mock>()), state(std::make_shared<FakeKvmState>()) {
+    using ::testing::_;
+    std::shared_ptr<FakeKvmState> s = state;  // the actions keep the state alive
+    Mock& m = *mock;
+    ON_CALL(m, Open(_)).WillByDefault([s](const char* p) { return s->Open(p); });
+    ON_CALL(m, Close(_)).WillByDefault([s](int fd) { return s->Close(fd); });
+    ON_CALL(m, GetApiVersion(_)).WillByDefault([s](int fd) { return s->GetApiVersion(fd); });
+    ON_CALL(m, CheckExtension(_, _)).WillByDefault([s](int fd, int cap) {
+      return s->CheckExtension(fd, cap);
+    });
+    ON_CALL(m, GetVcpuMmapSize(_)).WillByDefault([s](int fd) { return s->GetVcpuMmapSize(fd); });
+    ON_CALL(m, GetSupportedCpuid(_, _)).WillByDefault([s](int fd, kvm_cpuid2* c) {
+      return s->GetSupportedCpuid(fd, c);
+    });
+    ON_CALL(m, CreateVm(_, _)).WillByDefault([s](int fd, unsigned long t) {
+      return s->CreateVm(fd, t);
+    });
+    ON_CALL(m, CreateIrqchip(_)).WillByDefault([s](int fd) { return s->CreateIrqchip(fd); });
+    ON_CALL(m, SetTssAddr(_, _)).WillByDefault([s](int fd, uint64_t a) {
+      return s->SetTssAddr(fd, a);
+    });
+    ON_CALL(m, SetIdentityMapAddr(_, _)).WillByDefault([s](int fd, uint64_t a) {
+      return s->SetIdentityMapAddr(fd, a);
+    });
+    ON_CALL(m, SetUserMemoryRegion(_, _))
+        .WillByDefault([s](int fd, const kvm_userspace_memory_region& r) {
+          return s->SetUserMemoryRegion(fd, r);
+        });
+    ON_CALL(m, SetGsiRouting(_, _)).WillByDefault([s](int fd, const kvm_irq_routing& r) {
+      return s->SetGsiRouting(fd, r);
+    });
+    ON_CALL(m, Irqfd(_, _)).WillByDefault([s](int fd, const kvm_irqfd& i) {
+      return s->Irqfd(fd, i);
+    });
+    ON_CALL(m, SignalMsi(_, _)).WillByDefault([s](int fd, const kvm_msi& msi) {
+      return s->SignalMsi(fd, msi);
+    });
+    ON_CALL(m, Ioeventfd(_, _)).WillByDefault([s](int fd, const kvm_ioeventfd& i) {
+      return s->Ioeventfd(fd, i);
+    });
+    ON_CALL(m, CreateVcpu(_, _)).WillByDefault([s](int fd, unsigned long id) {
+      return s->CreateVcpu(fd, id);
+    });
+    ON_CALL(m, MapRun(_, _)).WillByDefault([s](int fd, size_t size) {
+      return s->MapRun(fd, size);
+    });
+    ON_CALL(m, UnmapRun(_, _)).WillByDefault([s](kvm_run* run, size_t size) {
+      return s->UnmapRun(run, size);
+    });
+    ON_CALL(m, Run(_)).WillByDefault([s](int fd) { return s->Run(fd); });
+    ON_CALL(m, GetRegs(_, _)).WillByDefault([s](int fd, kvm_regs* r) { return s->GetRegs(fd, r); });
+    ON_CALL(m, SetRegs(_, _)).WillByDefault([s](int fd, const kvm_regs& r) {
+      return s->SetRegs(fd, r);
+    });
+    ON_CALL(m, GetSregs(_, _)).WillByDefault([s](int fd, kvm_sregs* r) {
+      return s->GetSregs(fd, r);
+    });
+    ON_CALL(m, SetSregs(_, _)).WillByDefault([s](int fd, const kvm_sregs& r) {
+      return s->SetSregs(fd, r);
+    });
+    ON_CALL(m, GetFpu(_, _)).WillByDefault([s](int fd, kvm_fpu* f) { return s->GetFpu(fd, f); });
+    ON_CALL(m, SetFpu(_, _)).WillByDefault([s](int fd, const kvm_fpu& f) {
+      return s->SetFpu(fd, f);
+    });
+    ON_CALL(m, GetMsrs(_, _)).WillByDefault([s](int fd, kvm_msrs* msrs) {
+      return s->GetMsrs(fd, msrs);
+    });
+    ON_CALL(m, SetMsrs(_, _)).WillByDefault([s](int fd, const kvm_msrs& msrs) {
+      return s->SetMsrs(fd, msrs);
+    });
+    ON_CALL(m, SetCpuid2(_, _)).WillByDefault([s](int fd, const kvm_cpuid2& c) {
+      return s->SetCpuid2(fd, c);
+    });
+  }
+
+  std::shared_ptr<Mock> mock;
+  std::shared_ptr<FakeKvmState> state;
+};
+
+// Base fixture: a FakeKvm, helpers to open a hypervisor and a partition, and end-of-test checks
+// that the fake saw no ordering violation and nothing leaked (every fd closed once, every
+// kvm_run unmapped, no irqfd left assigned). Tests keep backend objects in locals so they are
+// gone before TearDown runs.
+class KvmMockTest : public ::testing::Test {
+ protected:
+  MockKvmIoctl& mock() { return *kvm_.mock; }
+  FakeKvmState& fake() { return *kvm_.state; }
+
+  std::unique_ptr<KvmHypervisor> NewHypervisor() {
+    auto h = KvmHypervisor::Create(kvm_.mock);
+    EXPECT_TRUE(h.has_value()) << h.error().Message();
+    return h ? std::move(*h) : nullptr;
+  }
+  std::unique_ptr<Partition> NewPartition(KvmHypervisor& hv, PartitionConfig config = {}) {
+    auto p = hv.CreatePartition(config);
+    EXPECT_TRUE(p.has_value()) << p.error().Message();
+    return p ? std::move(*p) : nullptr;
+  }
+
+  void TearDown() override {
+    if (!check_at_teardown_) return;
+    EXPECT_THAT(fake().problems(), ::testing::IsEmpty());
+    EXPECT_THAT(fake().open_fds(), ::testing::IsEmpty()) << "fds never closed";
+    EXPECT_EQ(fake().mapped_runs(), 0u) << "kvm_run never unmapped";
+    EXPECT_THAT(fake().assigned_irqfds(), ::testing::IsEmpty()) << "irqfds left assigned";
+  }
+
+  FakeKvm kvm_;
+  bool check_at_teardown_ = true;
+};
+
+// gtest assertion helpers for Result/Status.
+#define VIRT_ASSERT_OK(expr)                                            \
+  do {                                                                  \
+    const auto& virt_r_ = (expr);                                       \
+    ASSERT_TRUE(virt_r_.has_value()) << virt_r_.error().Message();      \
+  } while (0)
+#define VIRT_EXPECT_OK(expr)                                            \
+  do {                                                                  \
+    const auto& virt_r_ = (expr);                                       \
+    EXPECT_TRUE(virt_r_.has_value()) << virt_r_.error().Message();      \
+  } while (0)
+
+// Matches a Result/Status holding an error with the given ErrorCode.
+MATCHER_P(IsErrorCode, code, "fails with " + std::string(ToString(code))) {
+  if (arg.has_value()) {
+    *result_listener << "succeeded";
+    return false;
+  }
+  *result_listener << "error: " << arg.error().Message();
+  return arg.error().code == code;
+}
+MATCHER(IsOk, "succeeds") {
+  if (arg.has_value()) return true;
+  *result_listener << "error: " << arg.error().Message();
+  return false;
+}
+
+}  // namespace virt::kvm::test
