@@ -139,6 +139,10 @@ Status KvmIrqFdCore::Drop(Gsi gsi, int event_fd) {
 std::optional<MsiMessage> KvmIrqFdCore::CurrentMsi(Gsi gsi) {
   std::lock_guard lock(mu_);
   if (!alive_) return std::nullopt;
+  // Only an armed route (or one a batch will arm) delivers its entry. A ClearMsi whose push
+  // failed leaves the entry in the table, but the route is masked all the same.
+  const Slot& slot = slots_[gsi];
+  if (!slot.armed && !slot.arm_pending) return std::nullopt;
   return table_.Get(gsi);
 }
 
