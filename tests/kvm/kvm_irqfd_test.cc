@@ -175,6 +175,38 @@ TEST_F(KvmIrqFdTest, ClearMsiDeassignsBeforePushingTheTableWithoutTheEntry) {
   ::testing::Mock::VerifyAndClearExpectations(&mock());
 }
 
+TEST_F(KvmIrqFdTest, AClearMsiWhosePushFailsStillLeavesTheRouteMasked) {
+  auto route = NewRoute();
+  VIRT_ASSERT_OK(route->SetMsi(Msi(0, 0x30)));
+  fake().FailCall("KVM_SET_GSI_ROUTING", 0, ENOMEM);
+  Status s = route->ClearMsi();
+  ASSERT_FALSE(s.has_value());
+  EXPECT_STREQ(s.error().operation, "KVM_SET_GSI_ROUTING");
+  EXPECT_FALSE(Armed(*route));
+  EXPECT_EQ(route->msi(), std::nullopt) << "deassigned: it delivers nothing";
+  EXPECT_TRUE(HasMsiEntry(fake().last_table(), route->gsi()));  // the kernel kept the entry
+  // Clearing again retries the push; enabling again re-arms.
+  VIRT_ASSERT_OK(route->ClearMsi());
+  EXPECT_FALSE(HasMsiEntry(fake().last_table(), route->gsi()));
+  VIRT_ASSERT_OK(route->SetMsi(Msi(1, 0x31)));
+  EXPECT_TRUE(Armed(*route));
+  EXPECT_EQ(route->msi(), Msi(1, 0x31));
+}
+
+TEST_F(KvmIrqFdTest, AFailedAssignUndoesTheEntry) {
+  auto route = NewRoute();
+  fake().FailCall("KVM_IRQFD", 0, EBUSY);
+  Status s = route->SetMsi(Msi(0, 0x30));
+  ASSERT_FALSE(s.has_value());
+  EXPECT_STREQ(s.error().operation, "KVM_IRQFD");
+  EXPECT_EQ(s.error().native_code, EBUSY);
+  EXPECT_EQ(route->msi(), std::nullopt);
+  EXPECT_FALSE(HasMsiEntry(fake().last_table(), route->gsi())) << "pushed again without it";
+  EXPECT_EQ(fake().pushes(), 2u);
+  VIRT_ASSERT_OK(route->SetMsi(Msi(0, 0x30)));
+  EXPECT_TRUE(Armed(*route));
+}
+
 TEST_F(KvmIrqFdTest, DestroyingAnArmedRouteDeassignsPushesThenFreesTheGsi) {
   auto keep = NewRoute();
   auto route = NewRoute();
