@@ -22,11 +22,12 @@ inline constexpr uint8_t kVector = 0x40;
 // The MSI the library routes deliver; the same bits as raw::kMsiAddress / raw::kMsiData.
 inline virt::MsiMessage BenchMsi() { return virt::MsiMessage::Fixed(0, kVector); }
 
-// Empty when /dev/kvm can be used, else "needs /dev/kvm: <why>" (probed once per process with
-// KvmHypervisor::Probe).
+// Empty when /dev/kvm can be opened, else "needs /dev/kvm: <why>" (probed once per process with
+// KvmHypervisor::Probe: device missing or permission denied).
 const std::string& KvmUnavailableReason();
 
-// Skips the benchmark with KvmUnavailableReason() when /dev/kvm is unusable. True when it may run.
+// Skips the benchmark with KvmUnavailableReason() when /dev/kvm cannot be opened. True when it
+// may run.
 bool RequireKvm(benchmark::State& state);
 
 // state.SkipWithError with "<step>: <message>"; the caller then leaves the benchmark loop.

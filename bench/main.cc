@@ -1,4 +1,4 @@
-// virt-bench: runs the suite with 5 repetitions, then writes bench-report.json and a Markdown table.
+// virt-bench: runs the suite (5 repetitions each), writes bench-report.json and a Markdown table.
 //
 //   virt-bench [--report=PATH] [Google Benchmark flags, e.g. --benchmark_filter=gsi_table]
 //

@@ -15,6 +15,30 @@
 namespace virt_bench::raw {
 namespace {
 
+// The 8-byte headers of the variable-length ioctl arguments, as the kernel ABI lays them out,
+// and the ioctl numbers built from them. <linux/kvm.h> from linux-libc-dev before 6.5 (e.g.
+// Debian bookworm's 6.1) declares those flexible arrays with __DECLARE_FLEX_ARRAY, whose
+// expansion holds an empty struct: 0 bytes in C, 1 byte in C++. In C++ that makes
+// sizeof(kvm_irq_routing) 16 and sizeof(kvm_cpuid2) 12 instead of 8, moves `entries` to match,
+// and bakes the wrong size into KVM_SET_GSI_ROUTING, KVM_GET_SUPPORTED_CPUID and KVM_SET_CPUID2
+// (the kernel rejects them). The baseline therefore never uses those structs' sizes.
+struct RoutingHeader {
+  uint32_t nr;
+  uint32_t flags;
+};
+struct CpuidHeader {
+  uint32_t nent;
+  uint32_t padding;
+};
+constexpr size_t kHeaderSize = 8;
+static_assert(sizeof(RoutingHeader) == kHeaderSize && sizeof(CpuidHeader) == kHeaderSize);
+static_assert(sizeof(kvm_irq_routing_entry) == 48 && sizeof(kvm_cpuid_entry2) == 40);
+constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, RoutingHeader);
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+static_assert(kSetGsiRouting == 0x4008ae6a && kGetSupportedCpuid == 0xc008ae05 &&
+              kSetCpuid2 == 0x4008ae90);
+
 // Same addresses as the KVM backend (just below 4 GiB, away from the guest's 2 MiB).
 constexpr uint64_t kIdentityMapAddress = 0xfeffc000;
 constexpr uint64_t kTssAddress = 0xfeffd000;
@@ -61,12 +85,21 @@ Expected<System> System::Open() {
   const int run_size = ::ioctl(s.kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size < static_cast<int>(sizeof(kvm_run))) return Failed("KVM_GET_VCPU_MMAP_SIZE");
   s.run_size = static_cast<size_t>(run_size);
+  s.identity_map_addr =
+      ::ioctl(s.kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0;
   for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
-    s.cpuid.assign(sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2), 0);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(s.cpuid.data());
-    cpuid->nent = nent;
-    if (::ioctl(s.kvm.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-      s.cpuid.resize(sizeof(kvm_cpuid2) + cpuid->nent * sizeof(kvm_cpuid_entry2));
+    s.cpuid.assign(kHeaderSize + nent * sizeof(kvm_cpuid_entry2), 0);
+    auto* header = reinterpret_cast<CpuidHeader*>(s.cpuid.data());
+    header->nent = nent;
+    if (::ioctl(s.kvm.get(), kGetSupportedCpuid, header) == 0) {
+      auto* entries = reinterpret_cast<kvm_cpuid_entry2*>(s.cpuid.data() + kHeaderSize);
+      // The APIC ID the guest reads from CPUID is vCPU 0's, as the library sets it.
+      for (uint32_t i = 0; i < header->nent; ++i) {
+        kvm_cpuid_entry2& e = entries[i];
+        if (e.function == 1) e.ebx &= 0x00FFFFFFu;
+        if (e.function == 0xB || e.function == 0x1F) e.edx = 0;
+      }
+      s.cpuid.resize(kHeaderSize + header->nent * sizeof(kvm_cpuid_entry2));
       return s;
     }
     if (errno != E2BIG) break;
@@ -78,8 +111,7 @@ Expected<Fd> CreateVm(const System& system) {
   Fd vm(Ioctl(system.kvm.get(), KVM_CREATE_VM, 0UL));
   if (vm.get() < 0) return Failed("KVM_CREATE_VM");
   uint64_t identity_map = kIdentityMapAddress;
-  if (::ioctl(system.kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
-      Ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0) {
+  if (system.identity_map_addr && Ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0) {
     return Failed("KVM_SET_IDENTITY_MAP_ADDR");
   }
   if (Ioctl(vm.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(kTssAddress)) < 0) {
@@ -91,13 +123,12 @@ Expected<Fd> CreateVm(const System& system) {
 
 Expected<void> SetMsiRouting(int vm_fd, uint32_t count) {
   const size_t n = 16 + 24 + count;
-  // kvm_irq_routing ends in a flexible array: one header-sized slot, then the entries.
-  std::vector<kvm_irq_routing_entry> buf(1 + n);
-  static_assert(sizeof(kvm_irq_routing) <= sizeof(kvm_irq_routing_entry));
-  auto* routing = reinterpret_cast<kvm_irq_routing*>(buf.data());
-  routing->nr = static_cast<uint32_t>(n);
-  routing->flags = 0;
-  kvm_irq_routing_entry* e = routing->entries;
+  // The 8-byte header, then the entries (8-byte aligned: the buffer is made of uint64_t).
+  std::vector<uint64_t> buf((kHeaderSize + n * sizeof(kvm_irq_routing_entry)) / 8);
+  auto* header = reinterpret_cast<RoutingHeader*>(buf.data());
+  header->nr = static_cast<uint32_t>(n);
+  header->flags = 0;
+  auto* e = reinterpret_cast<kvm_irq_routing_entry*>(buf.data() + kHeaderSize / 8);
   for (uint32_t gsi = 0; gsi < 16; ++gsi, ++e) {
     e->gsi = gsi;
     e->type = KVM_IRQ_ROUTING_IRQCHIP;
@@ -117,7 +148,7 @@ Expected<void> SetMsiRouting(int vm_fd, uint32_t count) {
     e->u.msi.address_hi = 0;
     e->u.msi.data = kMsiData;
   }
-  if (Ioctl(vm_fd, KVM_SET_GSI_ROUTING, routing) < 0) return Failed("KVM_SET_GSI_ROUTING");
+  if (Ioctl(vm_fd, kSetGsiRouting, header) < 0) return Failed("KVM_SET_GSI_ROUTING");
   return {};
 }
 
@@ -170,7 +201,7 @@ Expected<Guest> Guest::Create(const System& system, int vm_fd) {
   if (run == MAP_FAILED) return Failed("mmap kvm_run");
   g.run_ = static_cast<kvm_run*>(run);
   g.run_size_ = system.run_size;
-  if (Ioctl(g.vcpu_.get(), KVM_SET_CPUID2, system.cpuid.data()) < 0) {
+  if (Ioctl(g.vcpu_.get(), kSetCpuid2, system.cpuid.data()) < 0) {
     return Failed("KVM_SET_CPUID2");
   }
 

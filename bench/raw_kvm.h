@@ -58,7 +58,8 @@ class Fd {
 struct System {
   Fd kvm;
   size_t run_size = 0;
-  std::vector<uint8_t> cpuid;  // a kvm_cpuid2 followed by its entries
+  bool identity_map_addr = false;  // KVM_CAP_SET_IDENTITY_MAP_ADDR
+  std::vector<uint8_t> cpuid;  // the 8-byte kvm_cpuid2 header and its entries, APIC ID 0
 
   static Expected<System> Open();
 };

@@ -36,7 +36,8 @@ double ToNs(double value, benchmark::TimeUnit unit) {
 double TimeNs(const benchmark::BenchmarkReporter::Run& run) {
   const bool real = run.run_name.time_type == "real_time";
   double ns = ToNs(real ? run.GetAdjustedRealTime() : run.GetAdjustedCPUTime(), run.time_unit);
-  if (auto it = run.counters.find("ops_per_iteration"); it != run.counters.end() && it->second > 0) {
+  const auto it = run.counters.find("ops_per_iteration");
+  if (it != run.counters.end() && it->second.value > 0) {
     ns /= it->second.value;
   }
   return ns;
