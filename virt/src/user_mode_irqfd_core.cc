@@ -1,0 +1,178 @@
+// UserModeIrqFdCore: masking by watching/unwatching route events, dispatch, teardown, shutdown.
+#include "user_mode_irqfd_core.h"
+
+#include <cstdio>
+#include <string>
+#include <utility>
+
+namespace virt {
+
+UserModeIrqFdCore::UserModeIrqFdCore(Poller poller, GsiTable gsis,
+                                     UserModeIrqFd::Injector injector)
+    : poller_(std::move(poller)),
+      gsis_(std::move(gsis)),
+      slots_(gsis_.capacity()),
+      inject_(std::move(injector)) {}
+
+Status UserModeIrqFdCore::CheckAlive(const char* op) const {
+  if (alive_) return Ok();
+  return Error::Make(ErrorCode::kPartitionGone, op, "the user-mode irqfd has been shut down");
+}
+
+Result<Gsi> UserModeIrqFdCore::AllocateGsi() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::NewRoute"); !s) return s.error();
+  return gsis_.Allocate();
+}
+
+Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi) {
+  if (auto decoded = msi.Decode(); !decoded) return decoded.error();
+  {
+    std::lock_guard lock(mu_);
+    if (Status s = CheckAlive("IrqFdRoute::SetMsi"); !s) return s;
+    Slot& slot = slots_[gsi];
+    slot.msi = msi;  // a retarget: the next dispatch injects the new MSI
+    if (slot.watch != 0) return Ok();
+  }
+  // Unmask. The MSI is set first so that a count already pending, reported as soon as the watch
+  // exists, is delivered with it.
+  auto watch = poller_.Add(event, [this, gsi, &event] { Dispatch(gsi, event); });
+  std::unique_lock lock(mu_);
+  Slot& slot = slots_[gsi];
+  if (!watch) {
+    slot.msi.reset();  // back to masked, as it was
+    return watch.error();
+  }
+  if (!alive_) {
+    // Shutdown ran meanwhile and did not see this watch: undo it ourselves.
+    lock.unlock();
+    (void)poller_.Remove(*watch);
+    return CheckAlive("IrqFdRoute::SetMsi");
+  }
+  slot.watch = *watch;
+  return Ok();
+}
+
+Status UserModeIrqFdCore::ClearMsi(Gsi gsi) {
+  Poller::WatchId watch = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (Status s = CheckAlive("IrqFdRoute::ClearMsi"); !s) return s;
+    Slot& slot = slots_[gsi];
+    slot.msi.reset();  // a dispatch that starts now leaves the count pending
+    watch = std::exchange(slot.watch, 0);
+  }
+  if (watch == 0) return Ok();  // already masked
+  // Once Remove returns no dispatch of this route runs, so later signals stay on the event.
+  // The route is masked even when the detach fails.
+  return poller_.Remove(watch);
+}
+
+Status UserModeIrqFdCore::Drop(Gsi gsi) {
+  Poller::WatchId watch = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!alive_) return Ok();  // Shutdown removed every watch already
+    Slot& slot = slots_[gsi];
+    slot.msi.reset();
+    watch = std::exchange(slot.watch, 0);
+  }
+  // Stop watching before the GSI can be reused and before the route closes its event (a
+  // registration left on a dup'd eventfd would keep firing).
+  Status result = watch != 0 ? poller_.Remove(watch) : Ok();
+  std::lock_guard lock(mu_);
+  if (Status freed = gsis_.Free(gsi); !freed && result) result = freed;
+  return result;
+}
+
+std::optional<MsiMessage> UserModeIrqFdCore::CurrentMsi(Gsi gsi) {
+  std::lock_guard lock(mu_);
+  if (!alive_) return std::nullopt;
+  return slots_[gsi].msi;
+}
+
+void UserModeIrqFdCore::BeginBatch() {
+  std::lock_guard lock(mu_);
+  ++batch_depth_;
+}
+
+Status UserModeIrqFdCore::EndBatch() {
+  std::lock_guard lock(mu_);
+  if (batch_depth_ == 0) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "IrqFd::EndBatch", "no batch is open");
+  }
+  if (--batch_depth_ > 0) return Ok();
+  // Nothing to push: every change inside the batch took effect when it was made.
+  return CheckAlive("IrqFd::EndBatch");
+}
+
+void UserModeIrqFdCore::Dispatch(Gsi gsi, const Event& event) {
+  std::optional<MsiMessage> msi;
+  {
+    std::lock_guard lock(mu_);
+    if (alive_) msi = slots_[gsi].msi;
+  }
+  // Masking in progress (ClearMsi/Drop is about to remove this watch): leave the count pending.
+  if (!msi) return;
+  auto drained = event.TryWait();
+  if (!drained) {
+    Report(drained.error());
+    return;
+  }
+  if (*drained == 0) return;  // another reader drained it first
+  auto injected = inject_(*msi);
+  if (!injected) {
+    Report(injected.error());
+    return;
+  }
+  injected_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void UserModeIrqFdCore::RunDispatcher() {
+  while (!stop_.load(std::memory_order_acquire)) {
+    auto ran = poller_.Wait(std::chrono::milliseconds(-1));
+    if (!ran) {
+      // epoll_wait itself failed: the poller is unusable, retrying would only spin.
+      Report(ran.error());
+      return;
+    }
+  }
+}
+
+void UserModeIrqFdCore::StopDispatcher() {
+  stop_.store(true, std::memory_order_release);
+  if (Status woke = poller_.Wake(); !woke) Report(woke.error());
+}
+
+void UserModeIrqFdCore::Shutdown() {
+  std::vector<Poller::WatchId> watches;
+  {
+    std::lock_guard lock(mu_);
+    if (!alive_) return;
+    alive_ = false;
+    for (Slot& slot : slots_) {
+      slot.msi.reset();
+      if (slot.watch != 0) watches.push_back(std::exchange(slot.watch, 0));
+    }
+  }
+  for (Poller::WatchId watch : watches) {
+    if (Status s = poller_.Remove(watch); !s) Report(s.error());
+  }
+  inject_ = nullptr;  // may hold the partition; the dispatcher that used it has been joined
+}
+
+void UserModeIrqFdCore::SetErrorHandler(IrqFd::ErrorHandler handler) {
+  std::lock_guard lock(handler_mu_);
+  on_error_ = std::move(handler);
+}
+
+void UserModeIrqFdCore::Report(const Error& error) {
+  std::lock_guard lock(handler_mu_);
+  if (on_error_) {
+    on_error_(error);
+  } else {
+    std::fprintf(stderr, "virt: %s\n", error.Message().c_str());
+  }
+}
+
+}  // namespace virt

@@ -1,0 +1,78 @@
+// UserModeIrqFdCore: GSIs, per-route MSIs and poller watches shared by a UserModeIrqFd and its routes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "virt/gsi_table.h"
+#include "virt/poller.h"
+#include "virt/user_mode_irqfd.h"
+
+namespace virt {
+
+// State shared by the IrqFd, its dispatcher thread and every route; routes keep it alive, so a
+// route that outlives the IrqFd finds alive_ == false instead of freed memory.
+//
+// Locking: mu_ guards the GSI table, the slots, alive_ and batch_depth_, and is never held while
+// calling into the poller (Remove waits for a running dispatch, and a dispatch takes mu_). Calls
+// for one route are serialised by that route's own lock, so a slot changes under one caller at
+// a time. Lock order: poller watch lock -> mu_; handler_mu_ is a leaf.
+class UserModeIrqFdCore {
+ public:
+  UserModeIrqFdCore(Poller poller, GsiTable gsis, UserModeIrqFd::Injector injector);
+
+  Result<Gsi> AllocateGsi();
+  // Sets the MSI; on the masked -> enabled edge, starts watching `event` (which must stay open
+  // until ClearMsi/Drop returns).
+  Status SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi);
+  // Masks: stops watching, so signals stay pending on the event.
+  Status ClearMsi(Gsi gsi);
+  // Full teardown: stop watching (waiting for a dispatch of this route), then free the GSI.
+  Status Drop(Gsi gsi);
+  std::optional<MsiMessage> CurrentMsi(Gsi gsi);
+
+  void BeginBatch();
+  Status EndBatch();
+
+  // The dispatcher thread's body: Poller::Wait until StopDispatcher.
+  void RunDispatcher();
+  void StopDispatcher();
+  // After the dispatcher is joined: every call fails with kPartitionGone from now on, every
+  // watch is removed and the injector is released.
+  void Shutdown();
+
+  void SetErrorHandler(IrqFd::ErrorHandler handler);
+  // Sends `error` to the handler (stderr when none). Takes no lock but handler_mu_.
+  void Report(const Error& error);
+  uint64_t injected_count() const { return injected_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Slot {
+    std::optional<MsiMessage> msi;  // what a dispatch injects; nullopt while masked
+    Poller::WatchId watch = 0;      // 0 when the event is not watched
+  };
+
+  Status CheckAlive(const char* op) const;
+  // Poller callback of route `gsi`: drain `event`, inject the slot's MSI.
+  void Dispatch(Gsi gsi, const Event& event);
+
+  Poller poller_;  // thread-safe on its own
+  std::mutex mu_;
+  bool alive_ = true;
+  GsiTable gsis_;
+  std::vector<Slot> slots_;  // indexed by GSI
+  uint32_t batch_depth_ = 0;
+
+  // Used by the dispatcher thread only, and reset by Shutdown after that thread is joined.
+  UserModeIrqFd::Injector inject_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> injected_{0};
+
+  std::mutex handler_mu_;
+  IrqFd::ErrorHandler on_error_;  // guarded by handler_mu_
+};
+
+}  // namespace virt
