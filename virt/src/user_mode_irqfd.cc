@@ -37,12 +37,13 @@ UserModeIrqFd::~UserModeIrqFd() {
 }
 
 Status UserModeIrqFd::Shutdown() {
+  // Checked before taking the lock: a Shutdown on another thread may hold it while joining us.
+  if (core_->OnDispatcherThread()) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "UserModeIrqFd::Shutdown",
+                       "called on the dispatcher thread, which cannot join itself");
+  }
   std::lock_guard lock(shutdown_mu_);
   if (dispatcher_.joinable()) {
-    if (dispatcher_.get_id() == std::this_thread::get_id()) {
-      return Error::Make(ErrorCode::kFailedPrecondition, "UserModeIrqFd::Shutdown",
-                         "called on the dispatcher thread, which cannot join itself");
-    }
     core_->StopDispatcher();
     dispatcher_.join();
   }

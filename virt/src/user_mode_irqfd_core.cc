@@ -6,6 +6,12 @@
 #include <utility>
 
 namespace virt {
+namespace {
+
+// The core whose dispatcher this thread runs, if any.
+thread_local const UserModeIrqFdCore* tls_dispatching_core = nullptr;
+
+}  // namespace
 
 UserModeIrqFdCore::UserModeIrqFdCore(Poller poller, GsiTable gsis,
                                      UserModeIrqFd::Injector injector)
@@ -128,7 +134,10 @@ void UserModeIrqFdCore::Dispatch(Gsi gsi, const Event& event) {
   injected_.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool UserModeIrqFdCore::OnDispatcherThread() const { return tls_dispatching_core == this; }
+
 void UserModeIrqFdCore::RunDispatcher() {
+  tls_dispatching_core = this;
   while (!stop_.load(std::memory_order_acquire)) {
     auto ran = poller_.Wait(std::chrono::milliseconds(-1));
     if (!ran) {

@@ -40,6 +40,8 @@ class UserModeIrqFdCore {
   // The dispatcher thread's body: Poller::Wait until StopDispatcher.
   void RunDispatcher();
   void StopDispatcher();
+  // True on the thread running RunDispatcher (where the error handler and injector run).
+  bool OnDispatcherThread() const;
   // After the dispatcher is joined: every call fails with kPartitionGone from now on, every
   // watch is removed and the injector is released.
   void Shutdown();

@@ -54,7 +54,7 @@ class UserModeIrqFd final : public IrqFd {
 
   UserModeIrqFd(const UserModeIrqFd&) = delete;
   UserModeIrqFd& operator=(const UserModeIrqFd&) = delete;
-  // Shutdown(), reporting a failure to the error handler.
+  // Shutdown(), reporting a failure to the error handler. Must not run on the dispatcher thread.
   ~UserModeIrqFd() override;
 
   Result<std::unique_ptr<IrqFdRoute>> NewRoute() override;
