@@ -2,6 +2,7 @@
 #include "virt/user_mode_irqfd.h"
 
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "user_mode_irqfd_core.h"
@@ -26,11 +27,16 @@ Result<std::unique_ptr<UserModeIrqFd>> UserModeIrqFd::Create(Injector injector,
   if (!poller) return poller.error();
   auto core = std::make_shared<UserModeIrqFdCore>(std::move(*poller), std::move(*gsis),
                                                   std::move(injector));
-  return std::unique_ptr<UserModeIrqFd>(new UserModeIrqFd(std::move(core)));
+  std::unique_ptr<UserModeIrqFd> irqfd(new UserModeIrqFd(core));
+  try {
+    irqfd->dispatcher_ = std::thread([core] { core->RunDispatcher(); });
+  } catch (const std::system_error& e) {  // the one way std::thread reports failure
+    return Error::Errno("std::thread", e.code().value(), "cannot start the dispatcher");
+  }
+  return irqfd;
 }
 
-UserModeIrqFd::UserModeIrqFd(std::shared_ptr<UserModeIrqFdCore> core)
-    : core_(std::move(core)), dispatcher_([core = core_] { core->RunDispatcher(); }) {}
+UserModeIrqFd::UserModeIrqFd(std::shared_ptr<UserModeIrqFdCore> core) : core_(std::move(core)) {}
 
 UserModeIrqFd::~UserModeIrqFd() {
   if (Status s = Shutdown(); !s) core_->Report(s.error());

@@ -51,7 +51,8 @@ class Poller {
   // Stops watching (epoll_ctl EPOLL_CTL_DEL). Blocks while the watch's callback runs on another
   // thread, so do not call it holding a lock that callback takes. May be called from inside any
   // callback, including the watch's own (then it does not block; the callback just finishes).
-  // kNotFound for an unknown or already removed id. When the detach itself fails the watch is
+  // Callbacks running on two threads must not remove each other's watches (each would wait for
+  // the other). kNotFound for an unknown or already removed id. When the detach itself fails the watch is
   // still removed (its callback never runs again) and the error is returned.
   Status Remove(WatchId id);
 

@@ -48,7 +48,8 @@ class UserModeIrqFd final : public IrqFd {
   static constexpr uint32_t kReservedGsis = 24;  // 0-23, the IOAPIC pins on x86
 
   // Creates the poller and GSI table (capacity > kReservedGsis) and starts the dispatcher.
-  // kInvalidArgument for an empty injector or too small a capacity.
+  // kInvalidArgument for an empty injector or too small a capacity; kNative when the epoll
+  // instance, the wake event or the thread cannot be created.
   static Result<std::unique_ptr<UserModeIrqFd>> Create(
       Injector injector, uint32_t gsi_capacity = kDefaultGsiCapacity);
 
