@@ -145,12 +145,18 @@ Status MshvIrqFdCore::Drop(Gsi gsi, int event_fd) {
   if (!alive_) return Ok();  // closing the partition fd released everything already
   Slot& slot = slots_[gsi];
   Status result = Ok();
-  if (slot.armed) {
-    // If this fails the irqfd still goes away when the route closes its eventfd (the kernel
-    // drops an irqfd whose eventfd is released), so carry on and report.
-    if (Status s = Deassign(gsi, event_fd); !s) result = s;
-  }
   if (slot.arm_pending) std::erase(arm_pending_, gsi);
+  if (slot.armed) {
+    if (Status s = Deassign(gsi, event_fd); !s) {
+      // The irqfd keeps pointing at the entry until the route closes its eventfd (the kernel
+      // drops an irqfd whose eventfd is released), which happens right after this returns. So
+      // the entry must outlive this call: park the GSI; the next push removes the entry and
+      // frees it.
+      slot = Slot{};
+      free_after_push_.push_back(gsi);
+      return s;
+    }
+  }
   slot = Slot{};
   if (!table_.Get(gsi) && !table_.Committed(gsi)) {
     (void)gsis_.Free(gsi);

@@ -1,0 +1,172 @@
+// Failure injection: a whole partition life cycle with each MshvIoctl call made to fail once,
+// checking that nothing leaks (fds, eventfds, GSIs) and no ordering rule is broken.
+#include <dirent.h>
+
+#include <cstdlib>
+
+#include "mshv_test_fixture.h"
+#include "virt/mshv/mshv_irqfd_route.h"
+
+namespace virt::mshv::test {
+namespace {
+
+using ::testing::IsEmpty;
+
+int OpenFdCount() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  while (::readdir(d) != nullptr) ++n;
+  ::closedir(d);
+  return n;
+}
+
+// Runs every backend path once. Any step may fail (that is the point); later steps go on with
+// whatever exists. Checks the invariants that must hold whatever failed.
+void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
+  auto h = MshvHypervisor::Create(ioctl);
+  if (!h) return;
+  auto p = (*h)->CreatePartition(PartitionConfig{2, true});
+  if (!p) return;
+  Partition& partition = **p;
+
+  alignas(4096) static uint8_t memory[4 * 4096];
+  (void)partition.MapMemory({0x100000, 2 * 4096, memory, MemoryFlags::kNone});
+  (void)partition.MapMemory({0x200000, 4096, memory + 2 * 4096, MemoryFlags::kReadOnly});
+  (void)partition.UnmapMemory(0x100000, 2 * 4096);
+
+  if (auto v = partition.CreateVcpu(0)) {
+    Vcpu& vcpu = **v;
+    auto* vp = [&]() -> FakeMshv::Vp* {
+      for (auto& [fd, vp] : fake.vps()) return &vp;
+      return nullptr;
+    }();
+    InterceptHeader out;
+    out.access_type = 1, out.instruction_length = 1;
+    InterceptHeader in = out;
+    in.access_type = 0;
+    InterceptHeader mem_w;
+    mem_w.access_type = 1;
+    InterceptHeader mem_r;
+    vp->messages = {IoPortMessage(out, 0x3F8, 1, 0x41), IoPortMessage(in, 0x60, 1, 0),
+                    MemoryMessage(HVMSG_UNMAPPED_GPA, mem_w, 0xFEB00000, {0x89, 0x08}),
+                    MemoryMessage(HVMSG_UNMAPPED_GPA, mem_r, 0xFEB00000, {0x8A, 0x10}),
+                    PlainMessage(HVMSG_X64_HALT, 40)};
+    for (int i = 0; i < 5; ++i) {
+      auto exit = vcpu.Run();
+      if (!exit) continue;
+      if (auto* io = std::get_if<IoExit>(&*exit); io && !io->is_write) {
+        const uint8_t b[] = {0x7F};
+        (void)vcpu.CompleteIoIn(b);
+      }
+      if (auto* m = std::get_if<MmioExit>(&*exit); m && !m->is_write) {
+        (void)vcpu.CompleteMmioRead(0x12);
+      }
+    }
+    if (auto regs = vcpu.GetRegisters()) (void)vcpu.SetRegisters(*regs);
+    if (auto sregs = vcpu.GetSpecialRegisters()) (void)vcpu.SetSpecialRegisters(*sregs);
+    if (auto fpu = vcpu.GetFpu()) (void)vcpu.SetFpu(*fpu);
+    MsrEntry msrs[] = {{0x10, 0}, {0xC0000080, 0}};
+    (void)vcpu.GetMsrs(msrs);
+    (void)partition.RequestMsi(MsiMessage::Fixed(0, 0x30));
+  }
+
+  IrqFd& irqfd = *partition.irqfd();
+  std::vector<std::unique_ptr<IrqFdRoute>> routes;
+  for (int i = 0; i < 5; ++i) {
+    if (auto r = irqfd.NewRoute()) routes.push_back(std::move(*r));
+  }
+  const MsiMessage level{0xFEE00000, 0xC033};
+  for (size_t i = 0; i < routes.size(); ++i) {
+    (void)routes[i]->SetMsi(i == 1 ? level : MsiMessage::Fixed(0, static_cast<uint8_t>(0x40 + i)));
+  }
+  {
+    RouteBatch batch(irqfd);
+    for (auto& r : routes) (void)r->SetMsi(MsiMessage::Fixed(1, 0x50));
+    if (!routes.empty()) routes.back().reset();
+    (void)batch.Commit();
+  }
+  if (routes.size() > 2) {
+    (void)routes[2]->ClearMsi();
+    (void)routes[1]->SetMsi(level);                     // edge -> level re-registration
+    (void)routes[1]->SetMsi(MsiMessage::Fixed(0, 0x60));  // and back
+  }
+
+  // Whatever failed, each live route's MSI is what the kernel holds, and only GSIs whose entry
+  // is in the kernel table have an irqfd.
+  FakeMshv::Partition& kernel = fake.partitions().begin()->second;
+  for (auto& r : routes) {
+    if (!r) continue;
+    auto entry = kernel.table.find(r->gsi());
+    const std::optional<MsiMessage> msi = r->msi();
+    ASSERT_EQ(msi.has_value(), entry != kernel.table.end()) << "GSI " << r->gsi();
+    if (msi) {
+      EXPECT_EQ(msi->data, entry->second.data);
+    }
+  }
+  for (auto& [gsi, irqfd_args] : kernel.irqfds) {
+    EXPECT_TRUE(kernel.table.count(gsi)) << "irqfd without entry, GSI " << gsi;
+  }
+  if (!routes.empty()) (void)routes[0]->Release();  // may park its GSI until the next push
+
+  // No GSI leaked: with injection off, drop everything, push once, then all 2024 are free.
+  fake.ClearFailure();
+  routes.clear();
+  {
+    auto flush = irqfd.NewRoute();
+    ASSERT_TRUE(flush.has_value());
+    ASSERT_TRUE((*flush)->SetMsi(MsiMessage::Fixed(0, 0x70)));
+  }
+  std::vector<std::unique_ptr<IrqFdRoute>> all;
+  for (;;) {
+    auto r = irqfd.NewRoute();
+    if (!r) {
+      EXPECT_EQ(r.error().code, ErrorCode::kExhausted);
+      break;
+    }
+    all.push_back(std::move(*r));
+  }
+  EXPECT_EQ(all.size(), kUsableGsis);
+  all.resize(1);
+  p->reset();  // a route outliving its partition
+  if (!all.empty()) {
+    EXPECT_EQ(all[0]->SetMsi(MsiMessage::Fixed(0, 0x30)).error().code, ErrorCode::kPartitionGone);
+  }
+}
+
+class MshvFailureTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(MshvFailureTest, EachCallFailingOnceLeaksNothing) {
+  const std::string method = GetParam();
+  int occurrences = 0;
+  {
+    FakeMshv dry;
+    Scenario(dry, std::shared_ptr<MshvIoctl>(&dry, [](MshvIoctl*) {}));
+    ASSERT_THAT(dry.violations(), IsEmpty());
+    ASSERT_TRUE(dry.open_fds().empty());
+    occurrences = dry.calls(method);
+  }
+  ASSERT_GT(occurrences, 0) << method << " is never called by the scenario";
+  for (int nth = 0; nth < occurrences; ++nth) {
+    SCOPED_TRACE(method + " call #" + std::to_string(nth) + " of " +
+                 std::to_string(occurrences) + " fails");
+    const int fds_before = OpenFdCount();
+    FakeMshv fake;
+    fake.FailNext(method, nth, EIO, method == "RootHvcall" ? 0x000B : 0);
+    Scenario(fake, std::shared_ptr<MshvIoctl>(&fake, [](MshvIoctl*) {}));
+    EXPECT_THAT(fake.violations(), IsEmpty());
+    EXPECT_TRUE(fake.open_fds().empty()) << "an MSHV fd leaked";
+    EXPECT_EQ(OpenFdCount(), fds_before) << "an eventfd leaked";
+    if (HasFatalFailure()) return;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIoctl, MshvFailureTest,
+                         ::testing::Values("Open", "Close", "CreatePartition",
+                                           "InitializePartition", "CreateVp", "SetGuestMemory",
+                                           "Irqfd", "SetMsiRouting", "RootHvcall", "RunVp",
+                                           "GetVpState", "SetVpState"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace virt::mshv::test

@@ -1,0 +1,407 @@
+// FakeMshv: a /dev/mshv model that checks the ABI and the irqfd/routing ordering on every call.
+#include "mshv_fake.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace virt::mshv::test {
+namespace {
+
+using ::testing::_;
+using ::testing::Invoke;
+
+std::string Num(uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+bool FakeMshv::ShouldFail(const char* method, int* err, uint16_t* hv_status) {
+  const int n = calls_[method]++;
+  if (fail_method_ != method || n != fail_at_) return false;
+  *err = fail_errno_;
+  if (hv_status != nullptr) *hv_status = fail_status_;
+  fail_method_.clear();
+  return true;
+}
+
+void FakeMshv::FailNext(const std::string& method, int nth, int err, uint16_t hv_status) {
+  std::lock_guard lock(mu_);
+  fail_method_ = method;
+  fail_at_ = calls_[method] + nth;
+  fail_errno_ = err;
+  fail_status_ = hv_status;
+}
+
+void FakeMshv::ClearFailure() {
+  std::lock_guard lock(mu_);
+  fail_method_.clear();
+}
+
+int FakeMshv::calls(const std::string& method) const {
+  std::lock_guard lock(mu_);
+  auto it = calls_.find(method);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+FakeMshv::Partition& FakeMshv::only_partition() {
+  EXPECT_EQ(partitions_.size(), 1u);
+  return partitions_.begin()->second;
+}
+
+FakeMshv::Vp& FakeMshv::vp(uint32_t index) {
+  for (auto& [fd, vp] : vps_) {
+    if (vp.index == index) return vp;
+  }
+  ADD_FAILURE() << "no vp " << index;
+  static Vp none;
+  return none;
+}
+
+Result<int> FakeMshv::Open(const char* path) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("Open", &err)) return Error::Errno("open", err, path);
+  if (std::string(path) != "/dev/mshv") Violation(std::string("open of ") + path);
+  open_fds_.insert(kMshvFd);
+  return kMshvFd;
+}
+
+Status FakeMshv::Close(int fd) {
+  std::lock_guard lock(mu_);
+  if (open_fds_.erase(fd) == 0) Violation("close of fd " + Num(fd) + " that is not open");
+  partitions_.erase(fd);  // the kernel drops the partition's irqfds and mappings with it
+  vps_.erase(fd);
+  log_.push_back("close " + Num(fd));
+  int err = 0;
+  if (ShouldFail("Close", &err)) return Error::Errno("close", err);  // the fd is gone anyway
+  return Ok();
+}
+
+Result<int> FakeMshv::CreatePartition(int mshv_fd, const mshv_create_partition& args) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("CreatePartition", &err)) return Error::Errno("MSHV_CREATE_PARTITION", err);
+  if (mshv_fd != kMshvFd || !open_fds_.count(mshv_fd)) Violation("MSHV_CREATE_PARTITION fd");
+  if (args.pt_flags & ~uint64_t{0xF}) Violation("unknown pt_flags " + Num(args.pt_flags));
+  if (args.pt_isolation != MSHV_PT_ISOLATION_NONE) Violation("pt_isolation");
+  const int fd = next_fd_++;
+  open_fds_.insert(fd);
+  partitions_[fd].pt_flags = args.pt_flags;
+  return fd;
+}
+
+Status FakeMshv::InitializePartition(int partition_fd) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("InitializePartition", &err)) return Error::Errno("MSHV_INITIALIZE_PARTITION", err);
+  auto it = partitions_.find(partition_fd);
+  if (it == partitions_.end()) return Error::Errno("MSHV_INITIALIZE_PARTITION", EBADF);
+  if (it->second.initialized) Violation("partition initialized twice");
+  it->second.initialized = true;
+  return Ok();
+}
+
+Result<int> FakeMshv::CreateVp(int partition_fd, const mshv_create_vp& args) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("CreateVp", &err)) return Error::Errno("MSHV_CREATE_VP", err);
+  auto it = partitions_.find(partition_fd);
+  if (it == partitions_.end()) return Error::Errno("MSHV_CREATE_VP", EBADF);
+  if (!it->second.initialized) Violation("MSHV_CREATE_VP before MSHV_INITIALIZE_PARTITION");
+  for (auto& [fd, vp] : vps_) {
+    if (vp.partition_fd == partition_fd && vp.index == args.vp_index) {
+      return Error::Errno("MSHV_CREATE_VP", EEXIST);
+    }
+  }
+  const int fd = next_fd_++;
+  open_fds_.insert(fd);
+  vps_[fd].partition_fd = partition_fd;
+  vps_[fd].index = args.vp_index;
+  return fd;
+}
+
+Status FakeMshv::SetGuestMemory(int partition_fd, const mshv_user_mem_region& r) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("SetGuestMemory", &err)) return Error::Errno("MSHV_SET_GUEST_MEMORY", err);
+  auto it = partitions_.find(partition_fd);
+  if (it == partitions_.end()) return Error::Errno("MSHV_SET_GUEST_MEMORY", EBADF);
+  for (uint8_t b : r.rsvd) {
+    if (b != 0) Violation("mshv_user_mem_region.rsvd not zero");
+  }
+  if (r.flags & ~uint8_t{0x7}) Violation("unknown memory flags");
+  auto& regions = it->second.regions;
+  if (r.flags & (1u << MSHV_SET_MEM_BIT_UNMAP)) {
+    auto found = regions.find(r.guest_pfn);
+    if (found == regions.end() || found->second.size != r.size ||
+        found->second.userspace_addr != r.userspace_addr) {
+      Violation("unmap does not match a mapping");
+      return Error::Errno("MSHV_SET_GUEST_MEMORY", EINVAL);
+    }
+    regions.erase(found);
+    return Ok();
+  }
+  if (r.size == 0 || r.size % 4096 || r.userspace_addr % 4096) {
+    Violation("unaligned or empty mapping");
+    return Error::Errno("MSHV_SET_GUEST_MEMORY", EINVAL);
+  }
+  for (auto& [pfn, m] : regions) {
+    if (r.guest_pfn < pfn + m.size / 4096 && pfn < r.guest_pfn + r.size / 4096) {
+      Violation("overlapping mapping");
+      return Error::Errno("MSHV_SET_GUEST_MEMORY", EEXIST);
+    }
+  }
+  regions[r.guest_pfn] = r;
+  return Ok();
+}
+
+Status FakeMshv::Irqfd(int partition_fd, const mshv_user_irqfd& a) {
+  std::lock_guard lock(mu_);
+  auto it = partitions_.find(partition_fd);
+  if (it == partitions_.end()) return Error::Errno("MSHV_IRQFD", EBADF);
+  Partition& p = it->second;
+  int err = 0;
+  if (ShouldFail("Irqfd", &err)) {
+    if (a.flags & (1u << MSHV_IRQFD_BIT_DEASSIGN)) p.orphaned.insert(a.gsi);
+    return Error::Errno("MSHV_IRQFD", err);
+  }
+  if (a.flags & ~uint32_t{0x3}) Violation("unknown irqfd flags " + Num(a.flags));
+  if (a.flags & (1u << MSHV_IRQFD_BIT_DEASSIGN)) {
+    auto found = p.irqfds.find(a.gsi);
+    if (found == p.irqfds.end() || found->second.fd != a.fd) {
+      Violation("deassign of an irqfd that is not assigned (gsi " + Num(a.gsi) + ")");
+    } else {
+      p.irqfds.erase(found);
+    }
+    log_.push_back("deassign " + Num(a.gsi));
+    return Ok();
+  }
+  auto entry = p.table.find(a.gsi);
+  if (entry == p.table.end()) Violation("irqfd assigned before its entry was pushed: " + Num(a.gsi));
+  if (p.irqfds.count(a.gsi)) return Error::Errno("MSHV_IRQFD", EBUSY);
+  const bool resample = a.flags & (1u << MSHV_IRQFD_BIT_RESAMPLE);
+  if (resample && a.resamplefd < 0) Violation("RESAMPLE without a resample fd");
+  if (resample && entry != p.table.end() && !(entry->second.data & (1u << 15))) {
+    Violation("RESAMPLE on an edge-triggered entry");
+  }
+  p.irqfds[a.gsi] = a;
+  log_.push_back(std::string(resample ? "assign-resample " : "assign ") + Num(a.gsi));
+  return Ok();
+}
+
+Status FakeMshv::Ioeventfd(int partition_fd, const mshv_user_ioeventfd& args) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("Ioeventfd", &err)) return Error::Errno("MSHV_IOEVENTFD", err);
+  if (!partitions_.count(partition_fd)) return Error::Errno("MSHV_IOEVENTFD", EBADF);
+  (void)args;
+  return Ok();
+}
+
+Status FakeMshv::SetMsiRouting(int partition_fd, const mshv_user_irq_table& table) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("SetMsiRouting", &err)) return Error::Errno("MSHV_SET_MSI_ROUTING", err);
+  auto it = partitions_.find(partition_fd);
+  if (it == partitions_.end()) return Error::Errno("MSHV_SET_MSI_ROUTING", EBADF);
+  Partition& p = it->second;
+  if (table.rsvd != 0) Violation("mshv_user_irq_table.rsvd not zero");
+  std::map<uint32_t, mshv_user_irq_entry> next;
+  std::string line = "push";
+  for (const mshv_user_irq_entry& e : TableEntries(table)) {
+    if (!next.emplace(e.gsi, e).second) Violation("GSI " + Num(e.gsi) + " twice in one table");
+    line += " " + Num(e.gsi);
+  }
+  for (auto irqfd = p.irqfds.begin(); irqfd != p.irqfds.end();) {
+    const uint32_t gsi = irqfd->first;
+    if (next.count(gsi)) {
+      ++irqfd;
+      continue;
+    }
+    if (!p.orphaned.count(gsi)) Violation("entry of armed GSI " + Num(gsi) + " removed");
+    p.orphaned.erase(gsi);
+    irqfd = p.irqfds.erase(irqfd);
+  }
+  p.table = next;
+  p.pushes.push_back(std::move(next));
+  log_.push_back(line);
+  return Ok();
+}
+
+Status FakeMshv::RootHvcall(int fd, mshv_root_hvcall* call) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  uint16_t status = 0;
+  HvcallRecord rec{fd, *call, {}};
+  const auto* in = reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(call->in_ptr));
+  if (in != nullptr) rec.input.assign(in, in + call->in_sz);
+  hvcalls_.push_back(rec);
+  if (ShouldFail("RootHvcall", &err, &status)) {
+    call->status = status;
+    return Error::Errno("MSHV_ROOT_HVCALL", err);
+  }
+  for (uint8_t b : call->rsvd) {
+    if (b != 0) Violation("mshv_root_hvcall.rsvd not zero");
+  }
+  if (call->code == HVCALL_ASSERT_VIRTUAL_INTERRUPT) {
+    if (!partitions_.count(fd)) Violation("ASSERT_VIRTUAL_INTERRUPT not on a partition fd");
+    if (call->in_sz != 32 || call->reps != 0 || call->out_sz != 0) Violation("ASSERT sizes");
+    call->status = HV_STATUS_SUCCESS;
+    return Ok();
+  }
+  auto vp_it = vps_.find(fd);
+  if (vp_it == vps_.end()) {
+    Violation("register hypercall not on a vp fd");
+    return Error::Errno("MSHV_ROOT_HVCALL", EBADF);
+  }
+  Vp& vp = vp_it->second;
+  hv_input_get_vp_registers header{};
+  if (rec.input.size() >= sizeof header) std::memcpy(&header, rec.input.data(), sizeof header);
+  if (header.partitionid != 0 || header.vpindex != vp.index || header.input_vtl != 0 ||
+      header.rsvd_z8 != 0 || header.rsvd_z16 != 0) {
+    Violation("register hypercall header");
+  }
+  const size_t n = call->reps;
+  if (call->code == HVCALL_GET_VP_REGISTERS) {
+    if (n == 0 || call->in_sz != 16 + 4 * n || call->out_sz != 16 * n) Violation("GET sizes");
+    auto* out = reinterpret_cast<hv_register_value*>(static_cast<uintptr_t>(call->out_ptr));
+    for (size_t i = 0; i < n && 16 + 4 * i + 4 <= rec.input.size(); ++i) {
+      uint32_t name;
+      std::memcpy(&name, rec.input.data() + 16 + 4 * i, 4);
+      out[i] = vp.registers[name];
+    }
+  } else if (call->code == HVCALL_SET_VP_REGISTERS) {
+    if (n == 0 || call->in_sz != 16 + 32 * n || call->out_sz != 0) Violation("SET sizes");
+    for (size_t i = 0; i < n && 16 + 32 * (i + 1) <= rec.input.size(); ++i) {
+      hv_register_assoc a;
+      std::memcpy(&a, rec.input.data() + 16 + 32 * i, sizeof a);
+      if (a.reserved1 != 0 || a.reserved2 != 0) Violation("hv_register_assoc reserved");
+      vp.registers[a.name] = a.value;
+    }
+  } else {
+    Violation("unexpected hypercall " + Num(call->code));
+  }
+  call->status = HV_STATUS_SUCCESS;
+  return Ok();
+}
+
+Status FakeMshv::RunVp(int vp_fd, mshv_run_vp* run) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("RunVp", &err)) return Error::Errno("MSHV_RUN_VP", err);
+  auto it = vps_.find(vp_fd);
+  if (it == vps_.end()) return Error::Errno("MSHV_RUN_VP", EBADF);
+  if (it->second.messages.empty()) return Error::Errno("MSHV_RUN_VP", ENODATA);
+  *run = it->second.messages.front();
+  it->second.messages.pop_front();
+  return Ok();
+}
+
+Status FakeMshv::GetVpState(int vp_fd, mshv_get_set_vp_state* state) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("GetVpState", &err)) return Error::Errno("MSHV_GET_VP_STATE", err);
+  auto it = vps_.find(vp_fd);
+  if (it == vps_.end()) return Error::Errno("MSHV_GET_VP_STATE", EBADF);
+  if (state->type != MSHV_VP_STATE_XSAVE || state->buf_ptr % 4096 || state->buf_sz < 4096) {
+    Violation("MSHV_GET_VP_STATE arguments");
+    return Error::Errno("MSHV_GET_VP_STATE", EINVAL);
+  }
+  std::memcpy(reinterpret_cast<void*>(static_cast<uintptr_t>(state->buf_ptr)),
+              it->second.xsave.data(), it->second.xsave.size());
+  return Ok();
+}
+
+Status FakeMshv::SetVpState(int vp_fd, const mshv_get_set_vp_state& state) {
+  std::lock_guard lock(mu_);
+  int err = 0;
+  if (ShouldFail("SetVpState", &err)) return Error::Errno("MSHV_SET_VP_STATE", err);
+  auto it = vps_.find(vp_fd);
+  if (it == vps_.end()) return Error::Errno("MSHV_SET_VP_STATE", EBADF);
+  if (state.type != MSHV_VP_STATE_XSAVE || state.buf_ptr % 4096 || state.buf_sz < 4096) {
+    Violation("MSHV_SET_VP_STATE arguments");
+    return Error::Errno("MSHV_SET_VP_STATE", EINVAL);
+  }
+  std::memcpy(it->second.xsave.data(),
+              reinterpret_cast<const void*>(static_cast<uintptr_t>(state.buf_ptr)),
+              it->second.xsave.size());
+  return Ok();
+}
+
+void MockMshvIoctl::DelegateTo(FakeMshv& f) {
+  ON_CALL(*this, Open(_)).WillByDefault(Invoke(&f, &FakeMshv::Open));
+  ON_CALL(*this, Close(_)).WillByDefault(Invoke(&f, &FakeMshv::Close));
+  ON_CALL(*this, CreatePartition(_, _)).WillByDefault(Invoke(&f, &FakeMshv::CreatePartition));
+  ON_CALL(*this, InitializePartition(_))
+      .WillByDefault(Invoke(&f, &FakeMshv::InitializePartition));
+  ON_CALL(*this, CreateVp(_, _)).WillByDefault(Invoke(&f, &FakeMshv::CreateVp));
+  ON_CALL(*this, SetGuestMemory(_, _)).WillByDefault(Invoke(&f, &FakeMshv::SetGuestMemory));
+  ON_CALL(*this, Irqfd(_, _)).WillByDefault(Invoke(&f, &FakeMshv::Irqfd));
+  ON_CALL(*this, Ioeventfd(_, _)).WillByDefault(Invoke(&f, &FakeMshv::Ioeventfd));
+  ON_CALL(*this, SetMsiRouting(_, _)).WillByDefault(Invoke(&f, &FakeMshv::SetMsiRouting));
+  ON_CALL(*this, RootHvcall(_, _)).WillByDefault(Invoke(&f, &FakeMshv::RootHvcall));
+  ON_CALL(*this, RunVp(_, _)).WillByDefault(Invoke(&f, &FakeMshv::RunVp));
+  ON_CALL(*this, GetVpState(_, _)).WillByDefault(Invoke(&f, &FakeMshv::GetVpState));
+  ON_CALL(*this, SetVpState(_, _)).WillByDefault(Invoke(&f, &FakeMshv::SetVpState));
+}
+
+std::vector<mshv_user_irq_entry> TableEntries(const mshv_user_irq_table& table) {
+  std::vector<mshv_user_irq_entry> out(table.nr);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(&table) + 8;
+  if (table.nr != 0) std::memcpy(out.data(), bytes, table.nr * sizeof(mshv_user_irq_entry));
+  return out;
+}
+
+void PutLe(uint8_t* buf, size_t offset, uint64_t value, size_t bytes) {
+  for (size_t i = 0; i < bytes; ++i) buf[offset + i] = static_cast<uint8_t>(value >> (8 * i));
+}
+
+namespace {
+
+// Message header (16 bytes) + intercept header at payload offset 0 (message offset 16).
+void PutHeaders(uint8_t* m, uint32_t type, uint8_t payload_size, const InterceptHeader& h) {
+  PutLe(m, 0, type, 4);
+  PutLe(m, 4, payload_size, 1);
+  uint8_t* p = m + 16;
+  PutLe(p, 0, h.vp_index, 4);
+  PutLe(p, 4, h.instruction_length & 0x0F, 1);
+  PutLe(p, 5, h.access_type, 1);
+  PutLe(p, 6, h.execution_state, 2);
+  PutLe(p, 8 + 14, h.cs_attributes, 2);  // CS segment at 8: base, limit, selector, attributes
+  PutLe(p, 24, h.rip, 8);
+  PutLe(p, 32, h.rflags, 8);
+}
+
+}  // namespace
+
+mshv_run_vp IoPortMessage(const InterceptHeader& h, uint16_t port, uint8_t access_info,
+                          uint64_t rax, uint8_t payload_size) {
+  mshv_run_vp run{};
+  PutHeaders(run.msg_buf, HVMSG_X64_IO_PORT_INTERCEPT, payload_size, h);
+  uint8_t* p = run.msg_buf + 16;
+  PutLe(p, 40, port, 2);
+  PutLe(p, 42, access_info, 1);
+  PutLe(p, 48, rax, 8);
+  return run;
+}
+
+mshv_run_vp MemoryMessage(uint32_t type, const InterceptHeader& h, uint64_t gpa,
+                          const std::vector<uint8_t>& instruction, uint8_t payload_size) {
+  mshv_run_vp run{};
+  PutHeaders(run.msg_buf, type, payload_size, h);
+  uint8_t* p = run.msg_buf + 16;
+  PutLe(p, 44, instruction.size(), 1);
+  PutLe(p, 45, 0x3, 1);  // gva_valid | gva_gpa_valid
+  PutLe(p, 48, 0xFFFF800000000000ull | gpa, 8);
+  PutLe(p, 56, gpa, 8);
+  for (size_t i = 0; i < instruction.size() && i < 16; ++i) p[64 + i] = instruction[i];
+  return run;
+}
+
+mshv_run_vp PlainMessage(uint32_t type, uint8_t payload_size) {
+  mshv_run_vp run{};
+  PutLe(run.msg_buf, 0, type, 4);
+  PutLe(run.msg_buf, 4, payload_size, 1);
+  return run;
+}
+
+}  // namespace virt::mshv::test

@@ -1,0 +1,152 @@
+// FakeMshv (a stateful model of /dev/mshv with ABI and ordering checks and failure injection),
+// MockMshvIoctl delegating to it, and byte-exact hv_message builders for the MSHV suites.
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "virt/mshv/mshv_ioctl.h"
+
+namespace virt::mshv::test {
+
+inline constexpr int kMshvFd = 3;
+inline constexpr uint32_t kFirstMsiGsi = 24;
+inline constexpr uint32_t kUsableGsis = 2048 - 24;
+
+// One MSHV_ROOT_HVCALL as the kernel saw it: the header and copies of the input bytes.
+struct HvcallRecord {
+  int fd = -1;
+  mshv_root_hvcall call{};
+  std::vector<uint8_t> input;
+};
+
+// A kernel model. Every method checks the ABI rules it can see (sizes, reserved fields,
+// alignment, ordering of irqfd vs routing table) and records a violation instead of failing
+// the test itself, so a test (or a whole failure-injection scenario) checks violations() once.
+class FakeMshv : public MshvIoctl {
+ public:
+  struct Partition {
+    uint64_t pt_flags = 0;
+    bool initialized = false;
+    std::map<uint64_t, mshv_user_mem_region> regions;  // by guest_pfn
+    std::map<uint32_t, mshv_user_irq_entry> table;     // as last pushed
+    std::map<uint32_t, mshv_user_irqfd> irqfds;        // assigned, by gsi
+    // GSIs whose DEASSIGN was failed by injection: the kernel drops such an irqfd when its
+    // eventfd closes, so a later table without the entry is no ordering violation.
+    std::set<uint32_t> orphaned;
+    std::vector<std::map<uint32_t, mshv_user_irq_entry>> pushes;
+  };
+  struct Vp {
+    int partition_fd = -1;
+    uint32_t index = 0;
+    std::map<uint32_t, hv_register_value> registers;
+    std::vector<uint8_t> xsave = std::vector<uint8_t>(4096, 0);
+    std::deque<mshv_run_vp> messages;  // MSHV_RUN_VP answers; EINTR when empty
+  };
+
+  Result<int> Open(const char* path) override;
+  Status Close(int fd) override;
+  Result<int> CreatePartition(int mshv_fd, const mshv_create_partition& args) override;
+  Status InitializePartition(int partition_fd) override;
+  Result<int> CreateVp(int partition_fd, const mshv_create_vp& args) override;
+  Status SetGuestMemory(int partition_fd, const mshv_user_mem_region& region) override;
+  Status Irqfd(int partition_fd, const mshv_user_irqfd& args) override;
+  Status Ioeventfd(int partition_fd, const mshv_user_ioeventfd& args) override;
+  Status SetMsiRouting(int partition_fd, const mshv_user_irq_table& table) override;
+  Status RootHvcall(int fd, mshv_root_hvcall* call) override;
+  Status RunVp(int vp_fd, mshv_run_vp* run) override;
+  Status GetVpState(int vp_fd, mshv_get_set_vp_state* state) override;
+  Status SetVpState(int vp_fd, const mshv_get_set_vp_state& state) override;
+
+  // Makes the `nth` (0-based) later call of `method` ("Open", "SetMsiRouting" ...) fail with
+  // `err` (and, for RootHvcall, hypervisor status `hv_status`). One failure at a time.
+  void FailNext(const std::string& method, int nth = 0, int err = EIO, uint16_t hv_status = 0);
+  void ClearFailure();
+  // Calls per method name so far.
+  int calls(const std::string& method) const;
+
+  // All accessors below must be used without concurrent calls into the fake.
+  std::set<int>& open_fds() { return open_fds_; }
+  std::map<int, Partition>& partitions() { return partitions_; }
+  std::map<int, Vp>& vps() { return vps_; }
+  std::vector<std::string>& violations() { return violations_; }
+  std::vector<std::string>& log() { return log_; }  // "irqfd assign 24", "push 24,25" ...
+  std::vector<HvcallRecord>& hvcalls() { return hvcalls_; }
+  Partition& only_partition();
+  Vp& vp(uint32_t index);
+
+ private:
+  bool ShouldFail(const char* method, int* err, uint16_t* hv_status = nullptr);
+  void Violation(std::string what) { violations_.push_back(std::move(what)); }
+
+  mutable std::mutex mu_;
+  int next_fd_ = 10;
+  std::set<int> open_fds_;
+  std::map<int, Partition> partitions_;
+  std::map<int, Vp> vps_;
+  std::vector<std::string> violations_;
+  std::vector<std::string> log_;
+  std::vector<HvcallRecord> hvcalls_;
+  std::map<std::string, int> calls_;
+  std::string fail_method_;
+  int fail_at_ = -1;
+  int fail_errno_ = 0;
+  uint16_t fail_status_ = 0;
+};
+
+class MockMshvIoctl : public MshvIoctl {
+ public:
+  MOCK_METHOD(Result<int>, Open, (const char* path), (override));
+  MOCK_METHOD(Status, Close, (int fd), (override));
+  MOCK_METHOD(Result<int>, CreatePartition, (int mshv_fd, const mshv_create_partition& args),
+              (override));
+  MOCK_METHOD(Status, InitializePartition, (int partition_fd), (override));
+  MOCK_METHOD(Result<int>, CreateVp, (int partition_fd, const mshv_create_vp& args), (override));
+  MOCK_METHOD(Status, SetGuestMemory, (int partition_fd, const mshv_user_mem_region& region),
+              (override));
+  MOCK_METHOD(Status, Irqfd, (int partition_fd, const mshv_user_irqfd& args), (override));
+  MOCK_METHOD(Status, Ioeventfd, (int partition_fd, const mshv_user_ioeventfd& args),
+              (override));
+  MOCK_METHOD(Status, SetMsiRouting, (int partition_fd, const mshv_user_irq_table& table),
+              (override));
+  MOCK_METHOD(Status, RootHvcall, (int fd, mshv_root_hvcall* call), (override));
+  MOCK_METHOD(Status, RunVp, (int vp_fd, mshv_run_vp* run), (override));
+  MOCK_METHOD(Status, GetVpState, (int vp_fd, mshv_get_set_vp_state* state), (override));
+  MOCK_METHOD(Status, SetVpState, (int vp_fd, const mshv_get_set_vp_state& state), (override));
+
+  // Every call not given an EXPECT_CALL / ON_CALL of its own goes to `fake`.
+  void DelegateTo(FakeMshv& fake);
+};
+
+// Entries of an mshv_user_irq_table (the flexible array after the 8-byte header).
+std::vector<mshv_user_irq_entry> TableEntries(const mshv_user_irq_table& table);
+
+// ---- hv_message builders: bytes written at the reference's offsets, not through our structs.
+void PutLe(uint8_t* buf, size_t offset, uint64_t value, size_t bytes);
+
+// Intercept header fields shared by the builders (payload offsets 0-39).
+struct InterceptHeader {
+  uint32_t vp_index = 0;
+  uint8_t instruction_length = 0;
+  uint8_t access_type = 0;  // read 0, write 1, execute 2
+  uint16_t execution_state = (1u << 2) | (1u << 4);  // cr0_pe | efer_lma
+  uint16_t cs_attributes = 1u << 13;                  // long mode code segment
+  uint64_t rip = 0x1000;
+  uint64_t rflags = 0x2;
+};
+
+mshv_run_vp IoPortMessage(const InterceptHeader& h, uint16_t port, uint8_t access_info,
+                          uint64_t rax, uint8_t payload_size = 128);
+mshv_run_vp MemoryMessage(uint32_t type, const InterceptHeader& h, uint64_t gpa,
+                          const std::vector<uint8_t>& instruction, uint8_t payload_size = 80);
+mshv_run_vp PlainMessage(uint32_t type, uint8_t payload_size);
+
+}  // namespace virt::mshv::test
