@@ -1,14 +1,85 @@
-// UserModeIrqFd: creation, the dispatcher thread's lifetime, routes, and MakeUserModeIrqFd.
+// UserModeIrqFd and its routes: creation, the dispatcher thread's lifetime, MakeUserModeIrqFd.
 #include "virt/user_mode_irqfd.h"
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <utility>
 
 #include "user_mode_irqfd_core.h"
-#include "user_mode_irqfd_route.h"
+#include "virt/irqfd_route.h"
 
 namespace virt {
+namespace {
+
+// One route (GSI + owned Event); forwards to the shared core under its own lock.
+class UserModeIrqFdRoute final : public IrqFdRoute {
+ public:
+  UserModeIrqFdRoute(std::shared_ptr<UserModeIrqFdCore> core, Gsi gsi, Event event);
+  // Drops the route (if not released) before the event closes; failures go to the handler.
+  ~UserModeIrqFdRoute() override;
+
+  Gsi gsi() const override { return gsi_; }
+  const Event& event() const override { return event_; }
+  Status SetMsi(const MsiMessage& msi) override;
+  Status ClearMsi() override;
+  std::optional<MsiMessage> msi() const override;
+  Status Release() override;
+
+ private:
+  Status CheckNotReleased(const char* op) const;
+
+  std::shared_ptr<UserModeIrqFdCore> core_;
+  const Gsi gsi_;
+  const Event event_;      // watched by the core's poller while the route is enabled
+  mutable std::mutex mu_;  // serialises calls on this route, including against Release
+  bool released_ = false;  // guarded by mu_
+};
+
+UserModeIrqFdRoute::UserModeIrqFdRoute(std::shared_ptr<UserModeIrqFdCore> core, Gsi gsi,
+                                       Event event)
+    : core_(std::move(core)), gsi_(gsi), event_(std::move(event)) {}
+
+UserModeIrqFdRoute::~UserModeIrqFdRoute() {
+  std::lock_guard lock(mu_);
+  if (released_) return;
+  released_ = true;
+  if (Status s = core_->Drop(gsi_); !s) core_->Report(s.error());
+}
+
+Status UserModeIrqFdRoute::CheckNotReleased(const char* op) const {
+  if (!released_) return Ok();
+  return Error::Make(ErrorCode::kAlreadyReleased, op,
+                     "route for GSI " + std::to_string(gsi_) + " was released");
+}
+
+Status UserModeIrqFdRoute::SetMsi(const MsiMessage& msi) {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckNotReleased("IrqFdRoute::SetMsi"); !s) return s;
+  return core_->SetMsi(gsi_, event_, msi);
+}
+
+Status UserModeIrqFdRoute::ClearMsi() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckNotReleased("IrqFdRoute::ClearMsi"); !s) return s;
+  return core_->ClearMsi(gsi_);
+}
+
+std::optional<MsiMessage> UserModeIrqFdRoute::msi() const {
+  std::lock_guard lock(mu_);
+  if (released_) return std::nullopt;
+  return core_->CurrentMsi(gsi_);
+}
+
+Status UserModeIrqFdRoute::Release() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckNotReleased("IrqFdRoute::Release"); !s) return s;
+  released_ = true;
+  return core_->Drop(gsi_);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<UserModeIrqFd>> UserModeIrqFd::Create(Injector injector,
                                                              uint32_t gsi_capacity) {
