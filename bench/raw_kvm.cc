@@ -2,12 +2,14 @@
 #include "raw_kvm.h"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "test_guest.h"  // the image bytes and port numbers only: data, not library code
@@ -270,6 +272,20 @@ std::optional<uint32_t> Guest::OutValue(uint16_t port) const {
   uint32_t v = 0;
   std::memcpy(&v, reinterpret_cast<const uint8_t*>(run_) + run_->io.data_offset, run_->io.size);
   return v;
+}
+
+std::string Guest::ExitText() const {
+  char buf[96];
+  if (run_->exit_reason == KVM_EXIT_IO) {
+    std::snprintf(buf, sizeof buf, "exit reason %u (io, port 0x%x, %s)", run_->exit_reason,
+                  run_->io.port, run_->io.direction == KVM_EXIT_IO_OUT ? "out" : "in");
+  } else if (run_->exit_reason == KVM_EXIT_MMIO) {
+    std::snprintf(buf, sizeof buf, "exit reason %u (mmio, 0x%llx)", run_->exit_reason,
+                  static_cast<unsigned long long>(run_->mmio.phys_addr));
+  } else {
+    std::snprintf(buf, sizeof buf, "exit reason %u", run_->exit_reason);
+  }
+  return buf;
 }
 
 }  // namespace virt_bench::raw

@@ -1,8 +1,6 @@
 // raw_kvm: the baseline the benchmarks compare against: the library's kernel work, in plain ioctls.
 #pragma once
 
-#include <linux/kvm.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -16,6 +14,11 @@
 // guest/test_guest.h, same 2 MiB of RAM, same TSS / identity-map addresses, same CPUID, same
 // routing table layout: 16 PIC + 24 IOAPIC entries, then the MSI entries from GSI 24), so a
 // ratio above 1 is the library's own cost and nothing else.
+//
+// <linux/kvm.h> is included by raw_kvm.cc only: the library's headers may need to be the first
+// to include it (they fix up its C++ layout), and the baseline does not depend on either way.
+struct kvm_run;
+
 namespace virt_bench::raw {
 
 // A failure: the call and errno text, e.g. "KVM_CREATE_VM: Invalid argument".
@@ -100,11 +103,12 @@ class Guest {
   // MMIO read and its echo) and returns at the first other exit, left in run().
   Expected<void> RunToEvent(uint32_t mode);
 
-  kvm_run& run() { return *run_; }
-
-  // The value written when run() holds a single 1-, 2- or 4-byte OUT to `port`; nullopt for
-  // any other exit.
+  // The value written when the last exit is a single 1-, 2- or 4-byte OUT to `port`; nullopt
+  // for any other exit.
   std::optional<uint32_t> OutValue(uint16_t port) const;
+
+  // The last exit for failure messages: "exit reason 2 (io, port 0x10, out)".
+  std::string ExitText() const;
 
  private:
   Guest() = default;
