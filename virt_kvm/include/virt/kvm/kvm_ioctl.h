@@ -1,7 +1,7 @@
 // KvmIoctl: one thin virtual method per KVM ioctl the backend uses, and nothing else.
 #pragma once
 
-#include <linux/kvm.h>
+#include "virt/kvm/kvm_uapi.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,0 +1,37 @@
+// kvm_uapi.h: <linux/kvm.h> with the C++ layout of its flexible arrays made to match the kernel.
+#pragma once
+
+// Kernel headers before Linux 6.5 (Debian 12 ships 6.1) expand __DECLARE_FLEX_ARRAY to an
+// anonymous struct holding an empty struct and the array. An empty struct has size 0 in C but 1
+// in C++, so in C++ sizeof(kvm_cpuid2), sizeof(kvm_msrs) and sizeof(kvm_irq_routing) grow and
+// the ioctl numbers that encode those sizes (KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2,
+// KVM_GET/SET_MSRS, KVM_SET_GSI_ROUTING) no longer match the kernel: every such call fails with
+// EINVAL. Upstream fixed it by declaring `T name[0]` under C++; do the same before the KVM
+// headers are read, and check the result below.
+#include <linux/stddef.h>
+#ifdef __cplusplus
+#undef __DECLARE_FLEX_ARRAY
+#define __DECLARE_FLEX_ARRAY(TYPE, NAME) TYPE NAME[0]
+#endif
+
+#include <linux/kvm.h>
+
+#include <cstddef>
+
+namespace virt::kvm {
+
+// If one of these fires, <linux/kvm.h> was included before this header with the broken macro.
+static_assert(sizeof(kvm_cpuid2) == 8 && offsetof(kvm_cpuid2, entries) == 8);
+static_assert(sizeof(kvm_msrs) == 8 && offsetof(kvm_msrs, entries) == 8);
+static_assert(sizeof(kvm_irq_routing) == 8 && offsetof(kvm_irq_routing, entries) == 8);
+static_assert(sizeof(kvm_irq_routing_entry) == 48);
+static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05);
+static_assert(KVM_SET_CPUID2 == 0x4008ae90);
+static_assert(KVM_GET_MSRS == 0xc008ae88);
+static_assert(KVM_SET_MSRS == 0x4008ae89);
+static_assert(KVM_SET_GSI_ROUTING == 0x4008ae6a);
+static_assert(KVM_IRQFD == 0x4020ae76);
+static_assert(KVM_SIGNAL_MSI == 0x4020aea5);
+static_assert(KVM_SET_USER_MEMORY_REGION == 0x4020ae46);
+
+}  // namespace virt::kvm
