@@ -89,7 +89,10 @@ say_hello:
         jmp     .
 
 spin:
-        jmp     spin
+        mov     $READY_PORT, %dx        /* "spinning now": a cancel can only land in the loop */
+        out     %al, %dx
+spin_loop:
+        jmp     spin_loop
 
 out_loop:
         out     %al, $LOOP_PORT

@@ -20,7 +20,7 @@ inline constexpr uint32_t kNoVector = 0x100;
 
 inline constexpr uint32_t kModeHalt = 0;        // cli; hlt after the MMIO echo
 inline constexpr uint32_t kModeInterrupts = 1;  // enable the APIC and report interrupts
-inline constexpr uint32_t kModeSpin = 2;        // spin forever without exits
+inline constexpr uint32_t kModeSpin = 2;        // say kReadyPort, then spin without exits
 inline constexpr uint32_t kModeOutLoop = 3;     // `out %al, $kLoopPort` forever: one exit each
 
 inline constexpr uint64_t kLoadAddress = 0x1000;

@@ -44,11 +44,14 @@ class Watchdog {
 class KvmRealGuestTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Skip only when this host has no KVM for us; a device that is there but that the backend
+    // cannot open is a failure (that is how a broken ioctl once hid behind a skip).
     const Availability a = KvmHypervisor::Probe(MakeSystemKvmIoctl());
-    if (!a.available()) {
+    if (a.why == Unavailability::kDeviceMissing || a.why == Unavailability::kPermissionDenied) {
       GTEST_SKIP() << "real KVM tests need a usable " << kDefaultDevice << ": "
                    << ToString(a.why) << " (" << a.reason << ")";
     }
+    ASSERT_TRUE(a.available()) << kDefaultDevice << " is present but unusable: " << a.reason;
     auto h = KvmHypervisor::Create(MakeSystemKvmIoctl());
     ASSERT_TRUE(h) << h.error().Message();
     hypervisor_ = std::move(*h);
@@ -104,21 +107,24 @@ TEST_F(KvmRealGuestTest, CancelFromAnotherThreadStopsASpinningGuest) {
   ASSERT_TRUE(driver) << driver.error().Message();
   Vcpu& vcpu = (*driver)->vcpu();
 
-  // The guest spins without exits, so only Cancel can end this Run: whether the cancel lands
-  // before KVM_RUN (immediate_exit) or inside it (the kick signal), Run must say cancelled.
-  std::thread canceller([&vcpu] { vcpu.Cancel(); });
-  auto exit = (*driver)->RunToEvent();
-  canceller.join();
-  ASSERT_TRUE(exit) << exit.error().Message();
-  EXPECT_TRUE(std::holds_alternative<CancelledExit>(*exit)) << guest::Describe(*exit);
+  // Up to "spinning now": from here on the guest makes no exits.
+  auto spinning = (*driver)->RunToEvent();
+  ASSERT_TRUE(spinning) << spinning.error().Message();
+  const auto* ready = std::get_if<IoExit>(&*spinning);
+  ASSERT_TRUE(ready != nullptr && ready->port == guest::kReadyPort) << guest::Describe(*spinning);
+  ASSERT_TRUE((*driver)->echoed().has_value());
   EXPECT_EQ(*(*driver)->echoed(), kMmioValue);
 
-  // The cancel was consumed: the next Run enters the guest again and needs a new cancel.
-  std::thread again([&vcpu] { vcpu.Cancel(); });
-  auto second = vcpu.Run();
-  again.join();
-  ASSERT_TRUE(second);
-  EXPECT_TRUE(std::holds_alternative<CancelledExit>(*second));
+  // Only Cancel can end these Runs: whether it lands before KVM_RUN (immediate_exit) or inside
+  // it (the kick signal), Run must say cancelled, and each cancel is consumed by one Run.
+  for (int round = 0; round < 2; ++round) {
+    std::thread canceller([&vcpu] { vcpu.Cancel(); });
+    auto exit = vcpu.Run();
+    canceller.join();
+    ASSERT_TRUE(exit) << exit.error().Message();
+    EXPECT_TRUE(std::holds_alternative<CancelledExit>(*exit))
+        << "round " << round << ": " << guest::Describe(*exit);
+  }
 }
 
 TEST_F(KvmRealGuestTest, RequestMsiIsTakenByTheGuest) {
