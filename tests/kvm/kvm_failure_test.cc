@@ -1,4 +1,6 @@
 // Every KvmIoctl call of each KVM backend operation made to fail once: the error names the ioctl, nothing leaks, GSIs and routing tables stay as the kernel has them.
+#include "mock_kvm_ioctl.h"  // first: it brings in the KVM uapi headers the backend uses
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -6,8 +8,6 @@
 #include <cctype>
 #include <ostream>
 #include <set>
-
-#include "mock_kvm_ioctl.h"
 
 namespace virt::kvm::test {
 namespace {

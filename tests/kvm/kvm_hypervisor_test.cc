@@ -1,10 +1,10 @@
 // KvmHypervisor against a mocked KvmIoctl: Create's ioctl sequence and checks, Probe's mapping of failures, CreatePartition.
+#include "mock_kvm_ioctl.h"  // first: it brings in the KVM uapi headers the backend uses
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include "mock_kvm_ioctl.h"
 
 namespace virt::kvm::test {
 namespace {

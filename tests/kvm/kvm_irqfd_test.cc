@@ -1,11 +1,11 @@
 // KVM IrqFd routes against a mocked KvmIoctl: GSI allocation, push/assign ordering, teardown, batching, exhaustion, partition loss, threads.
+#include "mock_kvm_ioctl.h"  // first: it brings in the KVM uapi headers the backend uses
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <set>
 #include <thread>
-
-#include "mock_kvm_ioctl.h"
 
 namespace virt::kvm::test {
 namespace {

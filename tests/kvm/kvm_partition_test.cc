@@ -1,8 +1,8 @@
 // KvmPartition against a mocked KvmIoctl: memory slot payloads and validation, vCPU creation rules, KVM_SIGNAL_MSI.
+#include "mock_kvm_ioctl.h"  // first: it brings in the KVM uapi headers the backend uses
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "mock_kvm_ioctl.h"
 
 namespace virt::kvm::test {
 namespace {

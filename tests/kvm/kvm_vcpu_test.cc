@@ -1,4 +1,6 @@
 // KvmVcpu against a mocked KvmIoctl: creation and CPUID, exit decoding, completions, cancel, registers and MSRs.
+#include "mock_kvm_ioctl.h"  // first: it brings in the KVM uapi headers the backend uses
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -6,8 +8,6 @@
 #include <future>
 #include <mutex>
 #include <thread>
-
-#include "mock_kvm_ioctl.h"
 
 namespace virt::kvm::test {
 namespace {

@@ -2,14 +2,17 @@
 // routing-table capture, ordering checks, failure injection) shared by the KVM mock suites.
 #pragma once
 
+// First, so the KVM uapi structs come from the backend's own header, never <linux/kvm.h> first.
+#include "virt/kvm/kvm_ioctl.h"
+
 #include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <linux/kvm.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -24,7 +27,6 @@
 #include <vector>
 
 #include "virt/kvm/kvm_hypervisor.h"
-#include "virt/kvm/kvm_ioctl.h"
 #include "virt/msi_message.h"
 #include "virt/partition.h"
 
@@ -341,11 +343,12 @@ class FakeKvmState {
   std::vector<kvm_cpuid_entry2> CpuidEntriesSet(int vcpu_fd) {
     std::vector<uint8_t> raw = cpuid_set(vcpu_fd);
     std::vector<kvm_cpuid_entry2> out;
-    if (raw.size() < sizeof(kvm_cpuid2)) return out;
-    kvm_cpuid2 header;
-    std::memcpy(&header, raw.data(), sizeof header);
-    out.resize(header.nent);
-    std::memcpy(out.data(), raw.data() + sizeof(kvm_cpuid2), header.nent * sizeof(kvm_cpuid_entry2));
+    constexpr size_t kEntries = offsetof(kvm_cpuid2, entries);
+    if (raw.size() < kEntries) return out;
+    uint32_t nent;
+    std::memcpy(&nent, raw.data() + offsetof(kvm_cpuid2, nent), sizeof nent);
+    out.resize(nent);
+    std::memcpy(out.data(), raw.data() + kEntries, nent * sizeof(kvm_cpuid_entry2));
     return out;
   }
   // Register state the vCPU fds hold (written by Set*, read by Get*).
@@ -545,7 +548,7 @@ class FakeKvmState {
   Status SetCpuid2(int fd, const kvm_cpuid2& cpuid) {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_SET_CPUID2")) return *e;
-    const size_t bytes = sizeof(kvm_cpuid2) + cpuid.nent * sizeof(kvm_cpuid_entry2);
+    const size_t bytes = offsetof(kvm_cpuid2, entries) + cpuid.nent * sizeof(kvm_cpuid_entry2);
     const auto* p = reinterpret_cast<const uint8_t*>(&cpuid);
     cpuid_set_[fd].assign(p, p + bytes);
     return Ok();
