@@ -213,6 +213,7 @@ TEST_F(UserModeIrqFdTest, InjectorFailuresGoToTheErrorHandlerWhichCannotShutDown
   ASSERT_TRUE(route->SetMsi(failing));
   ASSERT_TRUE(route->event().Signal());
   Barrier();  // the failure was reported before the sentinel was dispatched
+  irqfd_->SetErrorHandler(nullptr);  // the handler refers to locals of this test
   std::lock_guard lock(mu);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_STREQ(errors[0].operation, "FakeInjector");

@@ -60,10 +60,11 @@ TEST(KvmUserModeIrqFdRealTest, RouteDeliversRetargetsMasksAndDrops) {
   ASSERT_TRUE(hypervisor) << hypervisor.error().Message();
   auto partition = (*hypervisor)->CreatePartition({.vcpu_count = 1, .irqchip = true});
   ASSERT_TRUE(partition) << partition.error().Message();
-  // Declared after the partition, so it shuts down (joining its dispatcher) before it goes.
+  std::vector<Error> errors;  // written on the dispatcher thread, read after Shutdown
+  // Declared after the partition (and the errors), so it shuts down, joining its dispatcher,
+  // before they go.
   auto irqfd = MakeUserModeIrqFd(**partition);
   ASSERT_TRUE(irqfd) << irqfd.error().Message();
-  std::vector<Error> errors;  // written on the dispatcher thread, read after Shutdown
   (*irqfd)->SetErrorHandler([&errors](const Error& e) { errors.push_back(e); });
 
   auto driver = GuestDriver::Create(**partition, guest::kModeInterrupts, kMmioValue);
