@@ -1,12 +1,12 @@
 // KvmPartition: a KVM VM fd with validated memory slots, vCPU creation and MSI injection.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "kvm_fd.h"
+#include "virt/guest_memory_map.h"
 #include "virt/kvm/kvm_hypervisor.h"
 #include "virt/partition.h"
 
@@ -32,11 +32,6 @@ class KvmPartition final : public Partition {
   IrqFd* irqfd() override;
 
  private:
-  struct Slot {
-    uint64_t size;
-    uint32_t slot;
-  };
-
   KvmPartition(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm, const PartitionConfig& config,
                const KvmHostCaps& caps, const std::vector<uint8_t>& cpuid);
 
@@ -48,9 +43,7 @@ class KvmPartition final : public Partition {
   std::unique_ptr<KvmIrqFd> irqfd_;
 
   std::mutex memory_mu_;
-  std::map<uint64_t, Slot> regions_;  // guest address -> slot (guarded by memory_mu_)
-  std::vector<uint32_t> free_slots_;  // stack, lowest on top (guarded by memory_mu_)
-  uint32_t next_slot_ = 0;            // slots below this have been handed out once
+  GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit
 
   std::mutex vcpu_mu_;
   std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_

@@ -1,7 +1,6 @@
 // MshvPartition: guest memory mappings, vCPU creation and HVCALL_ASSERT_VIRTUAL_INTERRUPT.
 #include "mshv_partition.h"
 
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -10,18 +9,6 @@
 #include "mshv_vcpu.h"
 
 namespace virt::mshv {
-namespace {
-
-bool Aligned(uint64_t v) { return (v & (kPageSize - 1)) == 0; }
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Partition>> MshvPartition::Create(std::shared_ptr<MshvIoctl> ioctl,
                                                          MshvFd partition,
                                                          const PartitionConfig& config) {
@@ -39,6 +26,7 @@ MshvPartition::MshvPartition(std::shared_ptr<MshvIoctl> ioctl, MshvFd partition,
     : ioctl_(std::move(ioctl)),
       partition_(std::move(partition)),
       config_(config),
+      memory_(kMaxMappings, "MshvPartition::MapMemory", "MshvPartition::UnmapMemory"),
       vcpu_created_(config.vcpu_count, false) {}
 
 MshvPartition::~MshvPartition() {
@@ -48,61 +36,36 @@ MshvPartition::~MshvPartition() {
 }
 
 Status MshvPartition::MapMemory(const MemoryRegion& region) {
-  constexpr const char* kOp = "MshvPartition::MapMemory";
-  const auto host = reinterpret_cast<uintptr_t>(region.host_address);
-  if (region.size == 0 || !Aligned(region.guest_address) || !Aligned(region.size) ||
-      !Aligned(host) || region.host_address == nullptr) {
-    return Error::Make(ErrorCode::kInvalidArgument, kOp,
-                       "guest " + Hex(region.guest_address) + " size " + Hex(region.size) +
-                           " host " + Hex(host) + " must be non-empty and 4 KiB aligned");
-  }
-  if (region.guest_address + region.size < region.guest_address) {
-    return Error::Make(ErrorCode::kInvalidArgument, kOp, "region wraps around 2^64");
-  }
+  if (Status s = memory_.Validate(region); !s) return s;
   if (HasFlag(region.flags, MemoryFlags::kDirtyLog)) {
-    return Error::Make(ErrorCode::kInvalidArgument, kOp,
+    return Error::Make(ErrorCode::kInvalidArgument, "MshvPartition::MapMemory",
                        "kDirtyLog is not supported by the MSHV backend");
   }
-  const uint64_t end = region.guest_address + region.size;
-
   std::lock_guard lock(memory_mu_);
-  auto next = regions_.lower_bound(region.guest_address);
-  bool overlaps = next != regions_.end() && next->first < end;
-  if (!overlaps && next != regions_.begin()) {
-    auto prev = std::prev(next);
-    overlaps = prev->first + prev->second.size > region.guest_address;
-  }
-  if (overlaps) {
-    return Error::Make(ErrorCode::kOverlap, kOp,
-                       "[" + Hex(region.guest_address) + ", " + Hex(end) +
-                           ") overlaps a mapped region");
-  }
+  auto mapping = memory_.ReserveMap(region);
+  if (!mapping) return mapping.error();
   mshv_user_mem_region r{};
-  r.size = region.size;
-  r.guest_pfn = region.guest_address / kPageSize;
-  r.userspace_addr = host;
+  r.size = mapping->size;
+  r.guest_pfn = mapping->guest_address / kPageSize;
+  r.userspace_addr = mapping->host_address;
   r.flags = static_cast<uint8_t>(1u << MSHV_SET_MEM_BIT_EXECUTABLE);
   if (!HasFlag(region.flags, MemoryFlags::kReadOnly)) r.flags |= 1u << MSHV_SET_MEM_BIT_WRITABLE;
   if (Status s = ioctl_->SetGuestMemory(partition_.get(), r); !s) return s;
-  regions_.emplace(region.guest_address, Mapping{region.size, host});
+  memory_.CommitMap(*mapping);
   return Ok();
 }
 
 Status MshvPartition::UnmapMemory(uint64_t guest_address, uint64_t size) {
   std::lock_guard lock(memory_mu_);
-  auto it = regions_.find(guest_address);
-  if (it == regions_.end() || it->second.size != size) {
-    return Error::Make(ErrorCode::kNotFound, "MshvPartition::UnmapMemory",
-                       "no region mapped at exactly [" + Hex(guest_address) + ", +" + Hex(size) +
-                           ")");
-  }
+  auto mapping = memory_.FindExact(guest_address, size);
+  if (!mapping) return mapping.error();
   mshv_user_mem_region r{};
   r.size = size;
   r.guest_pfn = guest_address / kPageSize;
-  r.userspace_addr = it->second.host;
+  r.userspace_addr = mapping->host_address;
   r.flags = static_cast<uint8_t>(1u << MSHV_SET_MEM_BIT_UNMAP);
   if (Status s = ioctl_->SetGuestMemory(partition_.get(), r); !s) return s;
-  regions_.erase(it);
+  memory_.CommitUnmap(*mapping);
   return Ok();
 }
 

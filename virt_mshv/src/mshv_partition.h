@@ -1,12 +1,13 @@
 // MshvPartition: an MSHV partition fd with validated guest memory, vCPU creation and MSIs.
 #pragma once
 
-#include <map>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "mshv_fd.h"
+#include "virt/guest_memory_map.h"
 #include "virt/partition.h"
 
 namespace virt::mshv {
@@ -39,10 +40,8 @@ class MshvPartition final : public Partition {
   IrqFd* irqfd() override;
 
  private:
-  struct Mapping {
-    uint64_t size;
-    uint64_t host;
-  };
+  // MSHV has no slot numbers and no fixed limit on mappings.
+  static constexpr uint32_t kMaxMappings = UINT32_MAX;
 
   MshvPartition(std::shared_ptr<MshvIoctl> ioctl, MshvFd partition, const PartitionConfig& config);
 
@@ -52,7 +51,7 @@ class MshvPartition final : public Partition {
   std::unique_ptr<MshvIrqFd> irqfd_;
 
   std::mutex memory_mu_;
-  std::map<uint64_t, Mapping> regions_;  // guest address -> mapping (guarded by memory_mu_)
+  GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit
 
   std::mutex vcpu_mu_;
   std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_
