@@ -14,7 +14,7 @@ Result<std::unique_ptr<Partition>> KvmPartition::Create(std::shared_ptr<KvmIoctl
                                                         const std::vector<uint8_t>& cpuid) {
   std::unique_ptr<KvmPartition> p(new KvmPartition(ioctl, std::move(vm), config, caps, cpuid));
   if (config.irqchip) {
-    auto irqfd = KvmIrqFd::Create(ioctl, p->vm_.get(), caps.max_irq_routes);
+    auto irqfd = CreateKvmIrqFd(ioctl, p->vm_.get(), caps.max_irq_routes);
     if (!irqfd) return irqfd.error();
     p->irqfd_ = std::move(*irqfd);
   }

@@ -7,12 +7,11 @@
 
 #include "kvm_fd.h"
 #include "virt/guest_memory_map.h"
+#include "virt/kernel_irqfd.h"
 #include "virt/kvm/kvm_hypervisor.h"
 #include "virt/partition.h"
 
 namespace virt::kvm {
-
-class KvmIrqFd;
 
 class KvmPartition final : public Partition {
  public:
@@ -40,7 +39,7 @@ class KvmPartition final : public Partition {
   PartitionConfig config_;
   KvmHostCaps caps_;
   const std::vector<uint8_t> cpuid_;  // a copy: the partition may outlive its hypervisor
-  std::unique_ptr<KvmIrqFd> irqfd_;
+  std::unique_ptr<KernelIrqFd> irqfd_;
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit

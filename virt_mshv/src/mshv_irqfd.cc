@@ -1,48 +1,24 @@
-// MshvIrqFdCore: route arming/teardown ordering, batching and rollback over MSHV_IRQFD.
+// MshvIrqFdOps: the MSHV ioctls behind KernelIrqFd, and the MSHV partition's GSI layout.
 #include "mshv_irqfd.h"
 
-#include <algorithm>
-#include <cstdio>
 #include <utility>
-
-#include "mshv_irqfd_route_impl.h"
 
 namespace virt::mshv {
 
-MshvIrqFdCore::MshvIrqFdCore(std::shared_ptr<MshvIoctl> ioctl, int partition_fd, GsiTable gsis)
-    : ioctl_(std::move(ioctl)),
-      partition_fd_(partition_fd),
-      gsis_(std::move(gsis)),
-      table_(gsis_.capacity(),
-             [this](std::span<const RoutingEntry> entries) {
-               return ioctl_->SetMsiRouting(partition_fd_, buffer_.Build(entries));
-             }),
-      slots_(gsis_.capacity()) {}
-
-Status MshvIrqFdCore::CheckAlive(const char* op) const {
-  if (alive_) return Ok();
-  return Error::Make(ErrorCode::kPartitionGone, op, "the partition has been destroyed");
+Status MshvIrqFdOps::PushTable(std::span<const RoutingEntry> entries) {
+  return ioctl_->SetMsiRouting(partition_fd_, buffer_.Build(entries));
 }
 
-Result<Gsi> MshvIrqFdCore::AllocateGsi() {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFd::NewRoute"); !s) return s.error();
-  return gsis_.Allocate();
-}
-
-Status MshvIrqFdCore::Assign(Gsi gsi, Slot& slot) {
+Status MshvIrqFdOps::Assign(Gsi gsi, int event_fd, int resample_fd) {
   mshv_user_irqfd a{};
-  a.fd = slot.event_fd;
-  a.resamplefd = slot.resample_fd;
+  a.fd = event_fd;
+  a.resamplefd = resample_fd;
   a.gsi = gsi;
-  a.flags = slot.resample_fd >= 0 ? 1u << MSHV_IRQFD_BIT_RESAMPLE : 0u;
-  if (Status s = ioctl_->Irqfd(partition_fd_, a); !s) return s;
-  slot.armed = true;
-  slot.armed_resample_fd = slot.resample_fd;
-  return Ok();
+  a.flags = resample_fd >= 0 ? 1u << MSHV_IRQFD_BIT_RESAMPLE : 0u;
+  return ioctl_->Irqfd(partition_fd_, a);
 }
 
-Status MshvIrqFdCore::Deassign(Gsi gsi, int event_fd) {
+Status MshvIrqFdOps::Deassign(Gsi gsi, int event_fd) {
   mshv_user_irqfd d{};
   d.fd = event_fd;
   d.resamplefd = -1;
@@ -51,212 +27,17 @@ Status MshvIrqFdCore::Deassign(Gsi gsi, int event_fd) {
   return ioctl_->Irqfd(partition_fd_, d);
 }
 
-Status MshvIrqFdCore::Push() {
-  for (Gsi gsi : free_after_push_) table_.Remove(gsi);
-  Status pushed = table_.Flush();
-  if (!pushed) return pushed;  // the table rolled back; GSIs stay parked for the next push
-  for (Gsi gsi : free_after_push_) (void)gsis_.Free(gsi);
-  free_after_push_.clear();
-  return Ok();
-}
-
-void MshvIrqFdCore::RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& previous) {
-  if (previous) {
-    (void)table_.Set(gsi, *previous);
-  } else {
-    table_.Remove(gsi);
-  }
-}
-
-Status MshvIrqFdCore::SetMsi(Gsi gsi, int event_fd, int resample_fd, const MsiMessage& msi) {
-  if (auto decoded = msi.Decode(); !decoded) return decoded.error();
-  std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFdRoute::SetMsi"); !s) return s;
-  Slot& slot = slots_[gsi];
-  const std::optional<MsiMessage> previous = table_.Get(gsi);
-  const int previous_resample = slot.resample_fd;
-  if (Status s = table_.Set(gsi, msi); !s) return s;
-  slot.event_fd = event_fd;
-  slot.resample_fd = resample_fd;
-
-  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: detach first, while the
-  // old entry is still in the kernel's table.
-  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
-  if (rearm) {
-    if (Status s = Deassign(gsi, event_fd); !s) {
-      RestoreEntry(gsi, previous);
-      slot.resample_fd = previous_resample;
-      return s;
-    }
-    slot.armed = false;
-    slot.armed_resample_fd = -1;
-  }
-
-  if (batch_depth_ > 0) {
-    if (!slot.armed && !slot.arm_pending) {
-      slot.arm_pending = true;
-      arm_pending_.push_back(gsi);
-    }
-    return Ok();
-  }
-  if (Status s = Push(); !s) {
-    // Rolled back: the kernel holds the previous entry. Put the previous registration back.
-    slot.resample_fd = previous_resample;
-    if (rearm) {
-      if (Status again = Assign(gsi, slot); !again) ReportLocked(again.error());
-    }
-    return s;
-  }
-  if (slot.armed) return Ok();  // a retarget: the push was all it took
-  if (Status s = Assign(gsi, slot); !s) {
-    // Undo the entry so the table again matches a route that was never enabled (a failed
-    // edge <-> level switch leaves the route masked: its old registration is gone).
-    RestoreEntry(gsi, rearm ? std::nullopt : previous);
-    slot.resample_fd = previous_resample;
-    if (Status undo = Push(); !undo) ReportLocked(undo.error());
-    return s;
-  }
-  return Ok();
-}
-
-Status MshvIrqFdCore::ClearMsi(Gsi gsi, int event_fd) {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFdRoute::ClearMsi"); !s) return s;
-  Slot& slot = slots_[gsi];
-  if (slot.armed) {
-    // Disarm first: the entry must not leave the table while an irqfd still points at it. A
-    // disarmed irqfd leaves later signals counted on the eventfd; the next assign sees them.
-    if (Status s = Deassign(gsi, event_fd); !s) return s;
-    slot.armed = false;
-    slot.armed_resample_fd = -1;
-  }
-  if (slot.arm_pending) {
-    slot.arm_pending = false;
-    std::erase(arm_pending_, gsi);
-  }
-  if (!table_.Remove(gsi) || batch_depth_ > 0) return Ok();
-  // On failure the entry stays in the kernel table, but nothing is attached to it any more: the
-  // route is masked either way and the caller learns the push failed.
-  return Push();
-}
-
-Status MshvIrqFdCore::Drop(Gsi gsi, int event_fd) {
-  std::lock_guard lock(mu_);
-  if (!alive_) return Ok();  // closing the partition fd released everything already
-  Slot& slot = slots_[gsi];
-  Status result = Ok();
-  if (slot.arm_pending) std::erase(arm_pending_, gsi);
-  if (slot.armed) {
-    if (Status s = Deassign(gsi, event_fd); !s) {
-      // The irqfd keeps pointing at the entry until the route closes its eventfd (the kernel
-      // drops an irqfd whose eventfd is released), which happens right after this returns. So
-      // the entry must outlive this call: park the GSI; the next push removes the entry and
-      // frees it.
-      slot = Slot{};
-      free_after_push_.push_back(gsi);
-      return s;
-    }
-  }
-  slot = Slot{};
-  if (!table_.Get(gsi) && !table_.Committed(gsi)) {
-    (void)gsis_.Free(gsi);
-    return result;
-  }
-  // The GSI may be reused only once a table without its entry is in the kernel.
-  free_after_push_.push_back(gsi);
-  if (batch_depth_ > 0) return result;
-  if (Status s = Push(); !s && result) result = s;
-  return result;
-}
-
-std::optional<MsiMessage> MshvIrqFdCore::CurrentMsi(Gsi gsi) {
-  std::lock_guard lock(mu_);
-  if (!alive_) return std::nullopt;
-  return table_.Get(gsi);
-}
-
-void MshvIrqFdCore::BeginBatch() {
-  std::lock_guard lock(mu_);
-  ++batch_depth_;
-}
-
-Status MshvIrqFdCore::EndBatch() {
-  std::lock_guard lock(mu_);
-  if (batch_depth_ == 0) {
-    return Error::Make(ErrorCode::kFailedPrecondition, "IrqFd::EndBatch", "no batch is open");
-  }
-  if (--batch_depth_ > 0) return Ok();
-  if (Status s = CheckAlive("IrqFd::EndBatch"); !s) return s;
-
-  std::vector<Gsi> to_arm = std::move(arm_pending_);
-  arm_pending_.clear();
-  for (Gsi gsi : to_arm) slots_[gsi].arm_pending = false;
-
-  if (Status s = Push(); !s) return s;  // routes enabled in the batch stay masked
-
-  Status result = Ok();
-  bool undo = false;
-  for (Gsi gsi : to_arm) {
-    if (Status s = Assign(gsi, slots_[gsi]); !s) {
-      if (result) result = s;
-      table_.Remove(gsi);  // never leave an entry the route does not know it has
-      undo = true;
-    }
-  }
-  if (undo) {
-    if (Status s = Push(); !s) ReportLocked(s.error());
-  }
-  return result;
-}
-
-void MshvIrqFdCore::Shutdown() {
-  std::lock_guard lock(mu_);
-  alive_ = false;
-}
-
-void MshvIrqFdCore::SetErrorHandler(IrqFd::ErrorHandler handler) {
-  std::lock_guard lock(mu_);
-  on_error_ = std::move(handler);
-}
-
-void MshvIrqFdCore::Report(const Error& error) {
-  std::lock_guard lock(mu_);
-  ReportLocked(error);
-}
-
-void MshvIrqFdCore::ReportLocked(const Error& error) {
-  if (on_error_) {
-    on_error_(error);
-  } else {
-    std::fprintf(stderr, "virt: %s\n", error.Message().c_str());
-  }
-}
-
-uint64_t MshvIrqFdCore::push_count() {
-  std::lock_guard lock(mu_);
-  return table_.push_count();
-}
-
-uint32_t MshvIrqFdCore::allocated_gsis() {
-  std::lock_guard lock(mu_);
-  return gsis_.allocated();
-}
-
-Result<std::unique_ptr<MshvIrqFd>> MshvIrqFd::Create(std::shared_ptr<MshvIoctl> ioctl,
+Result<std::unique_ptr<KernelIrqFd>> CreateMshvIrqFd(std::shared_ptr<MshvIoctl> ioctl,
                                                      int partition_fd) {
-  auto gsis = GsiTable::Create(kGsiCount);
+  auto gsis = GsiTable::Create(kMshvGsiCount);
   if (!gsis) return gsis.error();
-  if (Status s = gsis->Reserve(0, kReservedGsis); !s) return s.error();
-  auto core = std::make_shared<MshvIrqFdCore>(std::move(ioctl), partition_fd, std::move(*gsis));
-  return std::unique_ptr<MshvIrqFd>(new MshvIrqFd(std::move(core)));
-}
-
-Result<std::unique_ptr<IrqFdRoute>> MshvIrqFd::NewRoute() {
-  auto event = Event::Create();
-  if (!event) return event.error();
-  auto gsi = core_->AllocateGsi();
-  if (!gsi) return gsi.error();
-  return std::unique_ptr<IrqFdRoute>(new MshvIrqFdRouteImpl(core_, *gsi, std::move(*event)));
+  if (Status s = gsis->Reserve(0, kMshvReservedGsis); !s) return s.error();
+  return KernelIrqFd::Create(std::make_unique<MshvIrqFdOps>(std::move(ioctl), partition_fd),
+                             std::move(*gsis),
+                             {.resample = true,
+                              .keep_entry_after_failed_deassign = true,
+                              .release_ok_after_partition_gone = true,
+                              .msi_follows_table = true});
 }
 
 }  // namespace virt::mshv

@@ -14,7 +14,7 @@ Result<std::unique_ptr<Partition>> MshvPartition::Create(std::shared_ptr<MshvIoc
                                                          const PartitionConfig& config) {
   std::unique_ptr<MshvPartition> p(new MshvPartition(ioctl, std::move(partition), config));
   if (config.irqchip) {
-    auto irqfd = MshvIrqFd::Create(ioctl, p->partition_.get());
+    auto irqfd = CreateMshvIrqFd(ioctl, p->partition_.get());
     if (!irqfd) return irqfd.error();
     p->irqfd_ = std::move(*irqfd);
   }

@@ -8,11 +8,10 @@
 
 #include "mshv_fd.h"
 #include "virt/guest_memory_map.h"
+#include "virt/kernel_irqfd.h"
 #include "virt/partition.h"
 
 namespace virt::mshv {
-
-class MshvIrqFd;
 
 class MshvPartition final : public Partition {
  public:
@@ -48,7 +47,7 @@ class MshvPartition final : public Partition {
   std::shared_ptr<MshvIoctl> ioctl_;
   MshvFd partition_;
   PartitionConfig config_;
-  std::unique_ptr<MshvIrqFd> irqfd_;
+  std::unique_ptr<KernelIrqFd> irqfd_;
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit

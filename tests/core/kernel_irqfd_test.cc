@@ -1,0 +1,274 @@
+// KernelIrqFd over a fake IrqFdKernelOps: ordering rules, batching, rollback, resample, teardown.
+#include "virt/kernel_irqfd.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "virt/kernel_irqfd_route.h"
+
+namespace virt::test {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// What the fake kernel saw, and which call fails next. Shared between the test and the ops the
+// KernelIrqFd owns.
+struct FakeKernel {
+  std::vector<std::string> log;  // "push 24,25", "assign 24", "assign-resample 24", "deassign 24"
+  std::string fail_next;         // "push", "assign" or "deassign": that call fails once
+  std::vector<int> resample_fds;  // resample_fd of each assign
+
+  Status MaybeFail(const std::string& call) {
+    if (fail_next != call) return Ok();
+    fail_next.clear();
+    log.push_back(call + " failed");
+    return Error::Errno("FAKE", 5);
+  }
+};
+
+class FakeOps final : public IrqFdKernelOps {
+ public:
+  explicit FakeOps(std::shared_ptr<FakeKernel> kernel) : kernel_(std::move(kernel)) {}
+
+  Status PushTable(std::span<const RoutingEntry> entries) override {
+    if (Status s = kernel_->MaybeFail("push"); !s) return s;
+    std::string line = "push";
+    for (size_t i = 0; i < entries.size(); ++i) {
+      line += (i == 0 ? " " : ",") + std::to_string(entries[i].gsi);
+    }
+    kernel_->log.push_back(line);
+    return Ok();
+  }
+  Status Assign(Gsi gsi, int /*event_fd*/, int resample_fd) override {
+    if (Status s = kernel_->MaybeFail("assign"); !s) return s;
+    kernel_->resample_fds.push_back(resample_fd);
+    kernel_->log.push_back((resample_fd >= 0 ? "assign-resample " : "assign ") +
+                           std::to_string(gsi));
+    return Ok();
+  }
+  Status Deassign(Gsi gsi, int /*event_fd*/) override {
+    if (Status s = kernel_->MaybeFail("deassign"); !s) return s;
+    kernel_->log.push_back("deassign " + std::to_string(gsi));
+    return Ok();
+  }
+
+ private:
+  std::shared_ptr<FakeKernel> kernel_;
+};
+
+constexpr uint32_t kCapacity = 32;
+constexpr uint32_t kReserved = 24;
+const MsiMessage kLevel{0xFEE00000, 0xC033};
+
+class KernelIrqFdTest : public ::testing::Test {
+ protected:
+  void Make(KernelIrqFd::Options options = {}) {
+    auto gsis = GsiTable::Create(kCapacity);
+    ASSERT_TRUE(gsis.has_value());
+    ASSERT_TRUE(gsis->Reserve(0, kReserved));
+    irqfd_ = KernelIrqFd::Create(std::make_unique<FakeOps>(kernel_), std::move(*gsis), options);
+    irqfd_->SetErrorHandler([this](const Error& e) { reported_.push_back(e.Message()); });
+  }
+  void SetUp() override { Make(); }
+  void TearDown() override {
+    if (irqfd_) irqfd_->SetErrorHandler(nullptr);
+  }
+
+  std::unique_ptr<IrqFdRoute> Route() {
+    auto r = irqfd_->NewRoute();
+    EXPECT_TRUE(r.has_value());
+    return r ? std::move(*r) : nullptr;
+  }
+
+  std::shared_ptr<FakeKernel> kernel_ = std::make_shared<FakeKernel>();
+  std::unique_ptr<KernelIrqFd> irqfd_;
+  std::vector<std::string> reported_;
+};
+
+TEST_F(KernelIrqFdTest, ArmsOnlyAfterTheEntryIsPushedAndDisarmsBeforeItLeaves) {
+  auto r = Route();
+  EXPECT_EQ(r->gsi(), kReserved);
+  EXPECT_EQ(r->msi(), std::nullopt);
+  ASSERT_TRUE(r->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  EXPECT_EQ(r->msi(), MsiMessage::Fixed(0, 0x40));
+  ASSERT_TRUE(r->SetMsi(MsiMessage::Fixed(1, 0x41)));  // retarget: a push, no re-arm
+  ASSERT_TRUE(r->ClearMsi());
+  EXPECT_EQ(r->msi(), std::nullopt);
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign 24", "push 24", "deassign 24", "push"));
+}
+
+TEST_F(KernelIrqFdTest, TeardownDisarmsRemovesPushesAndOnlyThenFreesTheGsi) {
+  auto r = Route();
+  ASSERT_TRUE(r->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  kernel_->log.clear();
+  kernel_->fail_next = "push";
+  EXPECT_FALSE(r->Release().has_value());
+  // The push without the entry failed: the GSI stays taken (parked) until a push succeeds.
+  EXPECT_EQ(irqfd_->allocated_gsis(), 1u);
+  auto other = Route();
+  EXPECT_NE(other->gsi(), kReserved);
+  ASSERT_TRUE(other->SetMsi(MsiMessage::Fixed(0, 0x41)));
+  EXPECT_THAT(kernel_->log,
+              ElementsAre("deassign 24", "push failed", "push 25", "assign 25"));
+  EXPECT_EQ(irqfd_->allocated_gsis(), 1u);  // 24 freed by the successful push
+  EXPECT_EQ(r->Release().error().code, ErrorCode::kAlreadyReleased);
+}
+
+TEST_F(KernelIrqFdTest, AMaskedRouteIsFreedWithoutAnyKernelCall) {
+  auto r = Route();
+  r.reset();
+  EXPECT_THAT(kernel_->log, IsEmpty());
+  EXPECT_EQ(irqfd_->allocated_gsis(), 0u);
+}
+
+TEST_F(KernelIrqFdTest, ABatchPushesOnceAtTheOutermostEndAndThenArms) {
+  auto a = Route();
+  auto b = Route();
+  {
+    RouteBatch outer(*irqfd_);
+    ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+    {
+      RouteBatch inner(*irqfd_);
+      ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x41)));
+      ASSERT_TRUE(inner.Commit());
+    }
+    EXPECT_THAT(kernel_->log, IsEmpty());
+    EXPECT_EQ(a->msi(), MsiMessage::Fixed(0, 0x40));  // will be armed by the batch
+    ASSERT_TRUE(outer.Commit());
+  }
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24,25", "assign 24", "assign 25"));
+  EXPECT_EQ(irqfd_->push_count(), 1u);
+  EXPECT_FALSE(irqfd_->EndBatch().has_value());  // no batch open
+}
+
+TEST_F(KernelIrqFdTest, AFailedBatchPushRollsBackAndLeavesRoutesMasked) {
+  auto a = Route();
+  irqfd_->BeginBatch();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  kernel_->fail_next = "push";
+  EXPECT_FALSE(irqfd_->EndBatch().has_value());
+  EXPECT_THAT(kernel_->log, ElementsAre("push failed"));
+  EXPECT_EQ(a->msi(), std::nullopt);
+  // The table rolled back, so the next change pushes without the lost entry.
+  auto b = Route();
+  ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x41)));
+  EXPECT_THAT(kernel_->log, ElementsAre("push failed", "push 25", "assign 25"));
+}
+
+TEST_F(KernelIrqFdTest, AFailedAssignRemovesTheEntryAgain) {
+  auto a = Route();
+  kernel_->fail_next = "assign";
+  EXPECT_FALSE(a->SetMsi(MsiMessage::Fixed(0, 0x40)).has_value());
+  EXPECT_EQ(a->msi(), std::nullopt);
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign failed", "push"));
+}
+
+TEST_F(KernelIrqFdTest, AFailedDeassignOnClearKeepsTheRouteArmed) {
+  auto a = Route();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  kernel_->fail_next = "deassign";
+  EXPECT_FALSE(a->ClearMsi().has_value());
+  EXPECT_EQ(a->msi(), MsiMessage::Fixed(0, 0x40));
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign 24", "deassign failed"));
+}
+
+TEST_F(KernelIrqFdTest, AFailedTeardownDeassignRemovesTheEntryAtOnceByDefault) {
+  auto a = Route();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  kernel_->fail_next = "deassign";
+  a.reset();
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign 24", "deassign failed", "push"));
+  EXPECT_EQ(reported_.size(), 1u);
+  EXPECT_EQ(irqfd_->allocated_gsis(), 0u);
+}
+
+TEST_F(KernelIrqFdTest, AFailedTeardownDeassignCanKeepTheEntryUntilTheNextPush) {
+  Make({.keep_entry_after_failed_deassign = true});
+  auto a = Route();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  kernel_->fail_next = "deassign";
+  EXPECT_FALSE(a->Release().has_value());
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign 24", "deassign failed"));
+  EXPECT_EQ(irqfd_->allocated_gsis(), 1u);  // parked
+  auto b = Route();
+  ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x41)));
+  EXPECT_THAT(kernel_->log.back(), "assign 25");
+  EXPECT_EQ(kernel_->log[3], "push 25");  // the parked entry left with this push
+  EXPECT_EQ(irqfd_->allocated_gsis(), 1u);
+}
+
+TEST_F(KernelIrqFdTest, ResampleRegistersLevelMsisAndReRegistersOnASwitch) {
+  Make({.resample = true});
+  auto r = Route();
+  auto* route = dynamic_cast<KernelIrqFdRoute*>(r.get());
+  ASSERT_NE(route, nullptr);
+  ASSERT_TRUE(r->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  EXPECT_EQ(route->resample_event(), nullptr);
+  ASSERT_TRUE(r->SetMsi(kLevel));
+  ASSERT_NE(route->resample_event(), nullptr);
+  ASSERT_TRUE(r->SetMsi(MsiMessage::Fixed(0, 0x41)));
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign 24", "deassign 24", "push 24",
+                                        "assign-resample 24", "deassign 24", "push 24",
+                                        "assign 24"));
+  EXPECT_THAT(kernel_->resample_fds,
+              ElementsAre(-1, route->resample_event()->native_handle(), -1));
+}
+
+TEST_F(KernelIrqFdTest, WithoutResampleALevelMsiIsAssignedPlain) {
+  auto r = Route();
+  ASSERT_TRUE(r->SetMsi(kLevel));
+  EXPECT_EQ(dynamic_cast<KernelIrqFdRoute*>(r.get())->resample_event(), nullptr);
+  EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign 24"));
+}
+
+TEST_F(KernelIrqFdTest, RoutesOutlivingShutdownFailWithoutKernelCalls) {
+  auto a = Route();
+  auto b = Route();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  kernel_->log.clear();
+  irqfd_->Shutdown();
+  EXPECT_EQ(a->SetMsi(MsiMessage::Fixed(0, 0x41)).error().code, ErrorCode::kPartitionGone);
+  EXPECT_EQ(a->ClearMsi().error().code, ErrorCode::kPartitionGone);
+  EXPECT_EQ(a->msi(), std::nullopt);
+  EXPECT_EQ(b->Release().error().code, ErrorCode::kPartitionGone);
+  EXPECT_EQ(irqfd_->NewRoute().error().code, ErrorCode::kPartitionGone);
+  a.reset();
+  irqfd_.reset();  // routes keep the shared state alive
+  b.reset();
+  EXPECT_THAT(kernel_->log, IsEmpty());
+  EXPECT_THAT(reported_, IsEmpty());
+}
+
+TEST_F(KernelIrqFdTest, ReleaseAfterShutdownCanSucceed) {
+  Make({.release_ok_after_partition_gone = true});
+  auto a = Route();
+  irqfd_->Shutdown();
+  EXPECT_TRUE(a->Release().has_value());
+  EXPECT_EQ(a->Release().error().code, ErrorCode::kAlreadyReleased);
+}
+
+TEST_F(KernelIrqFdTest, MsiCanFollowTheTableAfterAFailedClear) {
+  for (bool follow : {false, true}) {
+    SCOPED_TRACE(follow);
+    Make({.msi_follows_table = follow});
+    auto a = Route();
+    ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+    kernel_->fail_next = "push";
+    EXPECT_FALSE(a->ClearMsi().has_value());  // disarmed, but the kernel keeps the entry
+    EXPECT_EQ(a->msi(), follow ? std::optional(MsiMessage::Fixed(0, 0x40)) : std::nullopt);
+  }
+}
+
+TEST(KernelIrqFdTypes, RoutesAreNotCopyable) {
+  static_assert(!std::is_copy_constructible_v<KernelIrqFdRoute>);
+  static_assert(std::is_nothrow_destructible_v<KernelIrqFdRoute>);
+  static_assert(std::is_nothrow_destructible_v<KernelIrqFd>);
+}
+
+}  // namespace
+}  // namespace virt::test

@@ -1,0 +1,76 @@
+// KernelIrqFdCore: the route state machine shared by a KernelIrqFd and every route it created.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "virt/gsi_table.h"
+#include "virt/irqfd.h"
+#include "virt/irqfd_kernel_ops.h"
+#include "virt/kernel_irqfd.h"
+#include "virt/msi_routing_table.h"
+
+namespace virt {
+
+// Owned jointly by the KernelIrqFd and its routes, so a route that outlives the partition finds
+// alive_ == false instead of freed memory. All members are guarded by mu_; every ops_ call is
+// made under it. The ordering rules are KernelIrqFd's (see its header).
+class KernelIrqFdCore {
+ public:
+  KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis, KernelIrqFd::Options options);
+
+  const KernelIrqFd::Options& options() const { return options_; }
+
+  Result<Gsi> AllocateGsi();
+  // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI).
+  Status SetMsi(Gsi gsi, int event_fd, int resample_fd, const MsiMessage& msi);
+  Status ClearMsi(Gsi gsi, int event_fd);
+  // Full teardown of a route: disarm, remove entry, push, free GSI.
+  Status Drop(Gsi gsi, int event_fd);
+  // The entry of an armed route (or one a batch will arm); nullopt when masked. With
+  // Options::msi_follows_table, the table's entry whatever the arming.
+  std::optional<MsiMessage> CurrentMsi(Gsi gsi);
+
+  void BeginBatch();
+  Status EndBatch();
+  void Shutdown();
+
+  void SetErrorHandler(IrqFd::ErrorHandler handler);
+  // Sends `error` to the handler (stderr when none), under the lock.
+  void Report(const Error& error);
+  uint64_t push_count();
+  uint32_t allocated_gsis();
+
+ private:
+  struct Slot {
+    bool armed = false;          // assigned in the kernel
+    bool arm_pending = false;    // enabled inside a batch, arm after the push
+    int event_fd = -1;
+    int resample_fd = -1;        // wanted: >= 0 for a level-triggered MSI
+    int armed_resample_fd = -1;  // as registered while armed
+  };
+
+  Status CheckAlive(const char* op) const;
+  void ReportLocked(const Error& error);
+  Status Assign(Gsi gsi, Slot& slot);
+  // Removes entries of GSIs waiting to be freed, pushes the table, then frees those GSIs.
+  Status Push();
+  void RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& previous);
+
+  std::mutex mu_;
+  const std::unique_ptr<IrqFdKernelOps> ops_;
+  const KernelIrqFd::Options options_;
+  bool alive_ = true;
+  GsiTable gsis_;
+  MsiRoutingTable table_;
+  std::vector<Slot> slots_;       // indexed by GSI
+  std::vector<Gsi> arm_pending_;  // GSIs with Slot::arm_pending set
+  std::vector<Gsi> free_after_push_;
+  uint32_t batch_depth_ = 0;
+  IrqFd::ErrorHandler on_error_;
+};
+
+}  // namespace virt
