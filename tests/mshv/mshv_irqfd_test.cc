@@ -305,8 +305,9 @@ TEST_F(MshvIrqFdTest, RoutesOutlivingThePartitionFailWithPartitionGone) {
   EXPECT_EQ(a->SetMsi(MsiMessage::Fixed(0, 0x41)).error().code, ErrorCode::kPartitionGone);
   EXPECT_EQ(b->ClearMsi().error().code, ErrorCode::kPartitionGone);
   EXPECT_EQ(a->msi(), std::nullopt);
-  EXPECT_TRUE(b->Release());
+  EXPECT_EQ(b->Release().error().code, ErrorCode::kPartitionGone);
   a.reset();
+  b.reset();
 }
 
 TEST_F(MshvIrqFdTest, ConcurrentRoutesKeepTheOrderingRules) {

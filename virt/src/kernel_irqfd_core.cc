@@ -125,26 +125,20 @@ Status KernelIrqFdCore::ClearMsi(Gsi gsi, int event_fd) {
 
 Status KernelIrqFdCore::Drop(Gsi gsi, int event_fd) {
   std::lock_guard lock(mu_);
-  // Closing the partition fd released everything already: nothing to undo.
-  if (!alive_) {
-    if (options_.release_ok_after_partition_gone) return Ok();
-    return CheckAlive("IrqFdRoute::Release");
-  }
+  // Closing the partition fd released everything already: nothing to undo, but Release() fails
+  // like every other call on a route that outlived its partition.
+  if (Status s = CheckAlive("IrqFdRoute::Release"); !s) return s;
   Slot& slot = slots_[gsi];
   Status result = Ok();
   if (slot.arm_pending) std::erase(arm_pending_, gsi);
   if (slot.armed) {
     if (Status s = ops_->Deassign(gsi, event_fd); !s) {
-      result = s;
-      if (options_.keep_entry_after_failed_deassign) {
-        // The irqfd keeps pointing at the entry until the route closes its eventfd (the kernel
-        // drops an irqfd whose eventfd is released), which happens right after this returns.
-        // So the entry must outlive this call: park the GSI; the next push removes the entry.
-        slot = Slot{};
-        free_after_push_.push_back(gsi);
-        return result;
-      }
-      // Otherwise carry on: the irqfd goes away with the route's eventfd anyway.
+      // The irqfd keeps pointing at the entry until the route closes its eventfd (the kernel
+      // drops an irqfd whose eventfd is released), which happens right after this returns. So
+      // the entry must outlive this call: park the GSI; the next push removes the entry.
+      slot = Slot{};
+      free_after_push_.push_back(gsi);
+      return s;
     }
   }
   slot = Slot{};
@@ -162,7 +156,6 @@ Status KernelIrqFdCore::Drop(Gsi gsi, int event_fd) {
 std::optional<MsiMessage> KernelIrqFdCore::CurrentMsi(Gsi gsi) {
   std::lock_guard lock(mu_);
   if (!alive_) return std::nullopt;
-  if (options_.msi_follows_table) return table_.Get(gsi);
   // Only an armed route (or one a batch will arm) delivers its entry. A ClearMsi whose push
   // failed leaves the entry in the table, but the route is masked all the same.
   const Slot& slot = slots_[gsi];

@@ -30,8 +30,7 @@ class KernelIrqFdCore {
   Status ClearMsi(Gsi gsi, int event_fd);
   // Full teardown of a route: disarm, remove entry, push, free GSI.
   Status Drop(Gsi gsi, int event_fd);
-  // The entry of an armed route (or one a batch will arm); nullopt when masked. With
-  // Options::msi_follows_table, the table's entry whatever the arming.
+  // The entry of an armed route (or one a batch will arm); nullopt when masked.
   std::optional<MsiMessage> CurrentMsi(Gsi gsi);
 
   void BeginBatch();

@@ -37,10 +37,7 @@ Result<std::unique_ptr<KernelIrqFd>> CreateKvmIrqFd(std::shared_ptr<KvmIoctl> io
   if (Status s = gsis->Reserve(0, KvmRoutingBuffer::kIrqchipGsis); !s) return s.error();
   return KernelIrqFd::Create(std::make_unique<KvmIrqFdOps>(std::move(ioctl), vm_fd),
                              std::move(*gsis),
-                             {.resample = false,
-                              .keep_entry_after_failed_deassign = false,
-                              .release_ok_after_partition_gone = false,
-                              .msi_follows_table = false});
+                             {.resample = false});
 }
 
 }  // namespace virt::kvm

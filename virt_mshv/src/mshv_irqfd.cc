@@ -34,10 +34,7 @@ Result<std::unique_ptr<KernelIrqFd>> CreateMshvIrqFd(std::shared_ptr<MshvIoctl> 
   if (Status s = gsis->Reserve(0, kMshvReservedGsis); !s) return s.error();
   return KernelIrqFd::Create(std::make_unique<MshvIrqFdOps>(std::move(ioctl), partition_fd),
                              std::move(*gsis),
-                             {.resample = true,
-                              .keep_entry_after_failed_deassign = true,
-                              .release_ok_after_partition_gone = true,
-                              .msi_follows_table = true});
+                             {.resample = true});
 }
 
 }  // namespace virt::mshv

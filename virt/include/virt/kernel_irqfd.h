@@ -24,22 +24,11 @@ class KernelIrqFdCore;
 // Shutdown instead of touching freed memory or a closed fd. Thread-safe.
 class KernelIrqFd final : public IrqFd {
  public:
-  // Where backends differ in behaviour callers can see.
+  // What a backend's kernel irqfd supports beyond the common contract.
   struct Options {
     // Level-triggered MSIs (data bit 15) get a resample event and are assigned with the
     // kernel's RESAMPLE flag; switching a live route between edge and level re-registers it.
     bool resample = false;
-    // When a teardown's Deassign fails: true keeps the entry in the kernel table until the next
-    // push (the irqfd still points at it until the route closes its event) and returns the
-    // error at once; false carries on, pushes a table without the entry and returns the error.
-    bool keep_entry_after_failed_deassign = false;
-    // IrqFdRoute::Release of a route that outlived its partition: true returns Ok (the kernel
-    // released everything), false returns kPartitionGone like every other call.
-    bool release_ok_after_partition_gone = false;
-    // IrqFdRoute::msi() of a route that is not armed but whose entry the table still holds
-    // (e.g. a ClearMsi whose push failed): true reports that entry (what the kernel table
-    // holds), false reports the route masked (nullopt: nothing delivers it).
-    bool msi_follows_table = false;
   };
 
   // `gsis` has the backend's capacity and reserved ranges applied already.

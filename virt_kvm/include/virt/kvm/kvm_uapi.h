@@ -8,6 +8,7 @@
 // KVM_GET/SET_MSRS, KVM_SET_GSI_ROUTING) no longer match the kernel: every such call fails with
 // EINVAL. Upstream fixed it by declaring `T name[0]` under C++; do the same before the KVM
 // headers are read, and check the result below.
+#pragma GCC system_header  // the zero-size arrays below are the kernel ABI, not our code
 #include <linux/stddef.h>
 #ifdef __cplusplus
 #undef __DECLARE_FLEX_ARRAY
