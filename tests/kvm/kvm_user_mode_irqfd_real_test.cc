@@ -28,40 +28,7 @@ TEST_F(KvmUserModeIrqFdRealTest, RouteDeliversRetargetsMasksAndDrops) {
   ASSERT_NE(driver, nullptr);
   Watchdog watchdog(driver->vcpu());
 
-  auto route = (*irqfd)->NewRoute();
-  ASSERT_TRUE(route) << route.error().Message();
-  ASSERT_TRUE((*route)->SetMsi(MsiMessage::Fixed(0, 0x40)));
-
-  // Delivery.
-  ASSERT_TRUE((*route)->event().Signal());
-  EXPECT_EQ(Vector(driver->RunToVector()), 0x40u);
-
-  // Retarget: the same event now raises another vector.
-  ASSERT_TRUE((*route)->SetMsi(MsiMessage::Fixed(0, 0x51)));
-  ASSERT_TRUE((*route)->event().Signal());
-  EXPECT_EQ(Vector(driver->RunToVector()), 0x51u);
-
-  // Mask: a signal while masked is held. A lower-priority sentinel MSI proves nothing else
-  // arrived (the held vector, being higher, would be taken first).
-  ASSERT_TRUE((*route)->ClearMsi());
-  EXPECT_FALSE((*route)->msi().has_value());
-  ASSERT_TRUE((*route)->event().Signal());
-  ASSERT_TRUE((*partition)->RequestMsi(MsiMessage::Fixed(0, 0x30)));
-  EXPECT_EQ(Vector(driver->RunToVector()), 0x30u);
-
-  // Unmask: the held signal is delivered, with the new target.
-  ASSERT_TRUE((*route)->SetMsi(MsiMessage::Fixed(0, 0x52)));
-  EXPECT_EQ(Vector(driver->RunToVector()), 0x52u);
-
-  // Drop: a device still holding the old eventfd can signal it, and nothing arrives.
-  const int old_event = ::dup((*route)->event().native_handle());
-  ASSERT_GE(old_event, 0);
-  route->reset();
-  const uint64_t one = 1;
-  ASSERT_EQ(::write(old_event, &one, sizeof one), static_cast<ssize_t>(sizeof one));
-  ASSERT_TRUE((*partition)->RequestMsi(MsiMessage::Fixed(0, 0x31)));
-  EXPECT_EQ(Vector(driver->RunToVector()), 0x31u);
-  ::close(old_event);
+  ExpectRouteContract(**irqfd, **partition, *driver);
 
   ASSERT_TRUE((*irqfd)->Shutdown());  // joins the dispatcher, so its count is final
   EXPECT_EQ((*irqfd)->injected_count(), 3u);  // only the route's three MSIs went through it
