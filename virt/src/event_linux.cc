@@ -1,4 +1,4 @@
-// Event on Linux: an eventfd.
+// Event on Linux: an eventfd, with an optional lock + sink for CreateWithSink events.
 #include "virt/event.h"
 
 #include <poll.h>
@@ -6,47 +6,110 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <utility>
 
 namespace virt {
 
+// Signal, the drains and sink changes of a sink-capable event all hold `mu`, so a signal is
+// either counted before SetSink drains the counter or handed to the sink after it: never lost.
+struct Event::SinkState {
+  std::mutex mu;
+  Sink sink;  // guarded by mu
+};
+
+namespace {
+
+Status WriteCount(int fd, uint64_t count) {
+  for (;;) {
+    if (::write(fd, &count, sizeof count) == sizeof count) return Ok();
+    if (errno != EINTR) return Error::Errno("eventfd write", errno);
+  }
+}
+
+Result<uint64_t> ReadCount(int fd) {
+  uint64_t value = 0;
+  for (;;) {
+    if (::read(fd, &value, sizeof value) == sizeof value) return value;
+    if (errno == EAGAIN) return uint64_t{0};
+    if (errno != EINTR) return Error::Errno("eventfd read", errno);
+  }
+}
+
+}  // namespace
+
 Result<Event> Event::Create() {
   const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) return Error::Errno("eventfd", errno);
-  return Event(fd);
+  return Event(fd, nullptr);
 }
 
-Event::Event(Event&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+Result<Event> Event::CreateWithSink() {
+  auto event = Create();
+  if (!event) return event;
+  event->sink_ = new SinkState;
+  return event;
+}
+
+Event::Event(Event&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), sink_(std::exchange(other.sink_, nullptr)) {}
 
 Event& Event::operator=(Event&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
+    delete sink_;
     fd_ = std::exchange(other.fd_, -1);
+    sink_ = std::exchange(other.sink_, nullptr);
   }
   return *this;
 }
 
 Event::~Event() {
   if (fd_ >= 0) ::close(fd_);
+  delete sink_;
 }
 
 Status Event::Signal(uint64_t count) const {
   if (count == 0) return Error::Make(ErrorCode::kInvalidArgument, "Event::Signal", "count is 0");
   if (fd_ < 0) return Error::Make(ErrorCode::kFailedPrecondition, "Event::Signal", "empty event");
-  for (;;) {
-    if (::write(fd_, &count, sizeof count) == sizeof count) return Ok();
-    if (errno != EINTR) return Error::Errno("eventfd write", errno);
+  if (!sink_) return WriteCount(fd_, count);
+  std::lock_guard lock(sink_->mu);
+  if (sink_->sink) return sink_->sink(count);
+  return WriteCount(fd_, count);
+}
+
+Status Event::SetSink(Sink sink) const {
+  if (fd_ < 0) return Error::Make(ErrorCode::kFailedPrecondition, "Event::SetSink", "empty event");
+  if (!sink_) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "Event::SetSink",
+                       "the event was not made by Event::CreateWithSink");
   }
+  if (!sink) return Error::Make(ErrorCode::kInvalidArgument, "Event::SetSink", "empty sink");
+  std::lock_guard lock(sink_->mu);
+  auto pending = ReadCount(fd_);
+  if (!pending) return pending.error();
+  if (*pending != 0) {
+    if (auto forwarded = sink(*pending); !forwarded) {
+      // Put the count back (it fitted before, so it fits again) and leave no sink set.
+      (void)WriteCount(fd_, *pending);
+      return forwarded;
+    }
+  }
+  sink_->sink = std::move(sink);
+  return Ok();
+}
+
+void Event::ClearSink() const {
+  if (!sink_) return;
+  std::lock_guard lock(sink_->mu);
+  sink_->sink = nullptr;
 }
 
 Result<uint64_t> Event::TryWait() const {
   if (fd_ < 0) return Error::Make(ErrorCode::kFailedPrecondition, "Event::TryWait", "empty event");
-  uint64_t value = 0;
-  for (;;) {
-    if (::read(fd_, &value, sizeof value) == sizeof value) return value;
-    if (errno == EAGAIN) return uint64_t{0};
-    if (errno != EINTR) return Error::Errno("eventfd read", errno);
-  }
+  if (!sink_) return ReadCount(fd_);
+  std::lock_guard lock(sink_->mu);
+  return ReadCount(fd_);
 }
 
 Result<uint64_t> Event::Wait(std::chrono::milliseconds timeout) const {

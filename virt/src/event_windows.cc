@@ -4,6 +4,8 @@
 // non-zero. Signal adds to the counter and sets the event; a drain takes the whole counter and
 // resets the event, so several signals before a wait coalesce into one wake-up, and a waiter on
 // native_handle() (WaitForSingleObject, a poller) sees the same readiness as Wait/TryWait.
+// While a sink is set, Signal hands its count to the sink under the same lock and the counter
+// (hence the event object) stays as it is.
 #include "virt/event.h"
 
 #include <windows.h>
@@ -17,6 +19,7 @@ struct Event::State {
   HANDLE handle = nullptr;
   std::mutex lock;
   uint64_t count = 0;  // guarded by lock
+  Sink sink;           // guarded by lock
 
   ~State() {
     if (handle != nullptr) ::CloseHandle(handle);
@@ -46,6 +49,11 @@ Result<Event> Event::Create() {
   return Event(state);
 }
 
+Result<Event> Event::CreateWithSink() {
+  // Every Windows Event already serialises on its lock, so any Event can take a sink.
+  return Create();
+}
+
 Event::Event(Event&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
 
 Event& Event::operator=(Event&& other) noexcept {
@@ -72,12 +80,37 @@ Status Event::Signal(uint64_t count) const {
                        "count is above the eventfd limit 0xfffffffffffffffe");
   }
   std::lock_guard guard(state_->lock);
+  if (state_->sink) return state_->sink(count);
   if (state_->count > kMaxCount - count) {
     return Error::Make(ErrorCode::kExhausted, "Event::Signal", "the counter would overflow");
   }
   if (state_->count == 0 && !::SetEvent(state_->handle)) return LastError("SetEvent");
   state_->count += count;
   return Ok();
+}
+
+Status Event::SetSink(Sink sink) const {
+  if (state_ == nullptr) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "Event::SetSink", "empty event");
+  }
+  if (!sink) return Error::Make(ErrorCode::kInvalidArgument, "Event::SetSink", "empty sink");
+  std::lock_guard guard(state_->lock);
+  if (state_->count != 0) {
+    // Hand the pending count over; on failure the counter is untouched and no sink is set.
+    if (auto forwarded = sink(state_->count); !forwarded) return forwarded;
+    state_->count = 0;
+    state_->sink = std::move(sink);
+    if (!::ResetEvent(state_->handle)) return LastError("ResetEvent");
+    return Ok();
+  }
+  state_->sink = std::move(sink);
+  return Ok();
+}
+
+void Event::ClearSink() const {
+  if (state_ == nullptr) return;
+  std::lock_guard guard(state_->lock);
+  state_->sink = nullptr;
 }
 
 Result<uint64_t> Event::TryWait() const {

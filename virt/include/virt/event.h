@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "virt/result.h"
 
@@ -22,8 +23,15 @@ class Event {
   using NativeHandle = int;
 #endif
 
-  // eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
+  // Receives the signals of an Event that has a sink set (see SetSink), in place of its counter.
+  using Sink = std::function<Status(uint64_t count)>;
+
+  // eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). On Windows CreateEventW (manual reset).
   static Result<Event> Create();
+
+  // Create, plus the ability to redirect signals with SetSink. Such an Event serialises Signal,
+  // drains and sink changes on one lock (a plain Event's Signal takes no lock on Linux).
+  static Result<Event> CreateWithSink();
 
   Event() = default;
   Event(Event&& other) noexcept;
@@ -38,8 +46,22 @@ class Event {
   bool valid() const { return fd_ >= 0; }
 #endif
 
-  // Adds `count` (> 0) to the counter, waking a waiter. write(2) on the eventfd.
+  // Adds `count` (> 0) to the counter, waking a waiter. write(2) on the eventfd. While a sink
+  // is set, calls sink(count) instead and returns its outcome (the counter is left alone).
   Status Signal(uint64_t count = 1) const;
+
+  // Redirects every later Signal to `sink` (non-empty), e.g. to set a WHP trigger's event
+  // without a user-mode hop. A count pending on the counter is drained and handed to the sink
+  // first, so no signal is lost across the switch; if that call fails, the count is put back,
+  // no sink is set and its error is returned. Replaces a sink already set. The sink runs on the
+  // signalling thread under the event's lock, so it must not call back into this Event.
+  // Only Signal is redirected: writes made straight to native_handle() (another process, a
+  // kernel driver) still reach the counter. kFailedPrecondition unless made by CreateWithSink.
+  Status SetSink(Sink sink) const;
+
+  // Signals go to the counter again. Returns once no sink call is running; the sink is never
+  // called after that. A no-op when no sink is set or the event has no sink support.
+  void ClearSink() const;
 
   // Waits up to `timeout` for the counter to be non-zero, then drains it. Returns the drained
   // count, or 0 on timeout. poll(2) + read(2).
@@ -58,13 +80,17 @@ class Event {
 
  private:
 #ifdef _WIN32
-  // Heap state (HANDLE, lock, counter) so that a move transfers the pending count with the handle.
+  // Heap state (HANDLE, lock, counter, sink) so that a move transfers the pending count with the
+  // handle.
   struct State;
   explicit Event(State* state) : state_(state) {}
   State* state_ = nullptr;
 #else
-  explicit Event(int fd) : fd_(fd) {}
+  // Only for CreateWithSink: the lock that orders Signal, drains and sink changes, and the sink.
+  struct SinkState;
+  Event(int fd, SinkState* sink) : fd_(fd), sink_(sink) {}
   int fd_ = -1;
+  SinkState* sink_ = nullptr;  // owned
 #endif
 };
 
