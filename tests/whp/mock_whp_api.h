@@ -1,0 +1,449 @@
+// MockWhpApi plus FakeWhp: a stateful default for every WHv call (handles, vCPUs, triggers and
+// their events, registers, scripted exits, sticky cancel, failure injection, a call log) shared
+// by the WHP mock suites.
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "virt/whp/whp_api.h"
+
+namespace virt::whp::test {
+
+class MockWhpApi : public WhpApi {
+ public:
+  MOCK_METHOD(Status, GetCapability,
+              (WHV_CAPABILITY_CODE code, void* buffer, uint32_t size, uint32_t* written),
+              (override));
+  MOCK_METHOD(Result<WHV_PARTITION_HANDLE>, CreatePartition, (), (override));
+  MOCK_METHOD(Status, SetPartitionProperty,
+              (WHV_PARTITION_HANDLE partition, WHV_PARTITION_PROPERTY_CODE code,
+               const void* buffer, uint32_t size),
+              (override));
+  MOCK_METHOD(Status, SetupPartition, (WHV_PARTITION_HANDLE partition), (override));
+  MOCK_METHOD(Status, DeletePartition, (WHV_PARTITION_HANDLE partition), (override));
+  MOCK_METHOD(Status, MapGpaRange,
+              (WHV_PARTITION_HANDLE partition, void* source,
+               WHV_GUEST_PHYSICAL_ADDRESS guest_address, uint64_t size,
+               WHV_MAP_GPA_RANGE_FLAGS flags),
+              (override));
+  MOCK_METHOD(Status, UnmapGpaRange,
+              (WHV_PARTITION_HANDLE partition, WHV_GUEST_PHYSICAL_ADDRESS guest_address,
+               uint64_t size),
+              (override));
+  MOCK_METHOD(Status, CreateVirtualProcessor,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, uint32_t flags), (override));
+  MOCK_METHOD(Status, DeleteVirtualProcessor, (WHV_PARTITION_HANDLE partition, uint32_t index),
+              (override));
+  MOCK_METHOD(Status, RunVirtualProcessor,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, WHV_RUN_VP_EXIT_CONTEXT* exit),
+              (override));
+  MOCK_METHOD(Status, CancelRunVirtualProcessor,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, uint32_t flags), (override));
+  MOCK_METHOD(Status, GetVirtualProcessorRegisters,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, const WHV_REGISTER_NAME* names,
+               uint32_t count, WHV_REGISTER_VALUE* values),
+              (override));
+  MOCK_METHOD(Status, SetVirtualProcessorRegisters,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, const WHV_REGISTER_NAME* names,
+               uint32_t count, const WHV_REGISTER_VALUE* values),
+              (override));
+  MOCK_METHOD(Status, RequestInterrupt,
+              (WHV_PARTITION_HANDLE partition, const WHV_INTERRUPT_CONTROL& control),
+              (override));
+  MOCK_METHOD(bool, HasTriggers, (), (const, override));
+  MOCK_METHOD(Status, CreateTrigger,
+              (WHV_PARTITION_HANDLE partition, const WHV_TRIGGER_PARAMETERS& parameters,
+               WHV_TRIGGER_HANDLE* trigger, HANDLE* event),
+              (override));
+  MOCK_METHOD(Status, UpdateTriggerParameters,
+              (WHV_PARTITION_HANDLE partition, const WHV_TRIGGER_PARAMETERS& parameters,
+               WHV_TRIGGER_HANDLE trigger),
+              (override));
+  MOCK_METHOD(Status, DeleteTrigger, (WHV_PARTITION_HANDLE partition, WHV_TRIGGER_HANDLE trigger),
+              (override));
+  MOCK_METHOD(Status, SetEvent, (HANDLE event), (override));
+  MOCK_METHOD(Status, CloseHandle, (HANDLE handle), (override));
+};
+
+// An HRESULT failure as the real layer reports it.
+inline Error HresultError(const char* op, int32_t hr) {
+  Error error = Error::Make(ErrorCode::kNative, op);
+  error.domain = NativeDomain::kHresult;
+  error.native_code = static_cast<int64_t>(static_cast<uint32_t>(hr));
+  return error;
+}
+
+// Compares two WHV_INTERRUPT_CONTROLs field by field (the bit-fields have no operator==).
+inline bool SameControl(const WHV_INTERRUPT_CONTROL& a, const WHV_INTERRUPT_CONTROL& b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// A tiny in-memory WHP: every MockWhpApi call gets a behaving default (set up by Install, which
+// the constructor calls), so a test states only the expectations it is about. Thread-safe.
+class FakeWhp {
+ public:
+  struct Trigger {
+    WHV_PARTITION_HANDLE partition = nullptr;
+    WHV_TRIGGER_PARAMETERS parameters{};
+    HANDLE event = nullptr;
+  };
+  struct Mapping {
+    void* source = nullptr;
+    uint64_t guest_address = 0;
+    uint64_t size = 0;
+    uint32_t flags = 0;
+  };
+  struct Vp {
+    std::map<uint32_t, WHV_REGISTER_VALUE> registers;
+    bool cancel_pending = false;  // WHvCancelRunVirtualProcessor is sticky
+    std::deque<WHV_RUN_VP_EXIT_CONTEXT> exits;
+  };
+
+  explicit FakeWhp(std::shared_ptr<testing::NiceMock<MockWhpApi>> api = nullptr)
+      : api_(api ? std::move(api) : std::make_shared<testing::NiceMock<MockWhpApi>>()) {
+    Install();
+  }
+
+  testing::NiceMock<MockWhpApi>& mock() { return *api_; }
+  std::shared_ptr<WhpApi> api() const { return api_; }
+
+  // Makes the next call of `method` (the WHv name without "WHv", e.g. "CreateTrigger", or
+  // "SetEvent"/"CloseHandle") fail with `hr` once.
+  void FailNext(const std::string& method, int32_t hr = kHrInvalidArg) {
+    std::lock_guard lock(mu_);
+    fail_next_[method] = hr;
+  }
+
+  // What happened, in order: "CreatePartition", "SetPartitionProperty(0x1fff)",
+  // "CreateTrigger", "SetEvent", "DeleteTrigger", "CloseHandle" ...
+  std::vector<std::string> log() const {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+  void ClearLog() {
+    std::lock_guard lock(mu_);
+    log_.clear();
+  }
+
+  // Queues an exit for the next RunVirtualProcessor of vCPU `index`.
+  void QueueExit(uint32_t index, const WHV_RUN_VP_EXIT_CONTEXT& exit) {
+    std::lock_guard lock(mu_);
+    vps_[index].exits.push_back(exit);
+  }
+
+  void set_has_triggers(bool value) {
+    std::lock_guard lock(mu_);
+    has_triggers_ = value;
+  }
+  void set_local_apic_emulation(bool value) {
+    std::lock_guard lock(mu_);
+    local_apic_emulation_ = value;
+  }
+  void set_hypervisor_present(bool value) {
+    std::lock_guard lock(mu_);
+    hypervisor_present_ = value;
+  }
+
+  // State for assertions.
+  std::set<WHV_PARTITION_HANDLE> live_partitions() const { return Locked(live_partitions_); }
+  std::set<HANDLE> open_handles() const { return Locked(open_handles_); }
+  std::map<WHV_TRIGGER_HANDLE, Trigger> triggers() const { return Locked(triggers_); }
+  std::set<uint32_t> live_vps() const { return Locked(live_vps_); }
+  std::map<uint64_t, Mapping> mappings() const { return Locked(mappings_); }
+  // Property writes, by code, the last value's bytes.
+  std::map<uint32_t, std::vector<uint8_t>> properties() const { return Locked(properties_); }
+  std::vector<WHV_INTERRUPT_CONTROL> requested() const { return Locked(requested_); }
+  // Interrupts delivered through trigger events (SetEvent on a live trigger's event).
+  std::vector<WHV_INTERRUPT_CONTROL> delivered() const { return Locked(delivered_); }
+  WHV_REGISTER_VALUE reg(uint32_t index, WHV_REGISTER_NAME name) {
+    std::lock_guard lock(mu_);
+    return vps_[index].registers[name];
+  }
+  void set_reg(uint32_t index, WHV_REGISTER_NAME name, uint64_t value) {
+    std::lock_guard lock(mu_);
+    WHV_REGISTER_VALUE v{};
+    v.Reg64 = value;
+    vps_[index].registers[name] = v;
+  }
+  bool cancel_pending(uint32_t index) {
+    std::lock_guard lock(mu_);
+    return vps_[index].cancel_pending;
+  }
+
+  // Nothing a test created is still alive: no partition, trigger or handle.
+  void ExpectNothingLeaked() const {
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(live_partitions_.empty()) << live_partitions_.size() << " partition(s) left";
+    EXPECT_TRUE(triggers_.empty()) << triggers_.size() << " trigger(s) left";
+    EXPECT_TRUE(open_handles_.empty()) << open_handles_.size() << " handle(s) left open";
+  }
+
+ private:
+  template <typename T>
+  T Locked(const T& value) const {
+    std::lock_guard lock(mu_);
+    return value;
+  }
+
+  // Under mu_: logs the call and consumes an injected failure for it.
+  std::optional<Error> Enter(const std::string& method, const std::string& entry) {
+    log_.push_back(entry.empty() ? method : entry);
+    auto it = fail_next_.find(method);
+    if (it == fail_next_.end()) return std::nullopt;
+    const int32_t hr = it->second;
+    fail_next_.erase(it);
+    return HresultError(OpName(method), hr);
+  }
+
+  // The operation name the real layer reports for `method` (a static string).
+  static const char* OpName(const std::string& method) {
+    static const char* const kNames[] = {
+        "WHvGetCapability", "WHvCreatePartition", "WHvSetPartitionProperty",
+        "WHvSetupPartition", "WHvDeletePartition", "WHvMapGpaRange", "WHvUnmapGpaRange",
+        "WHvCreateVirtualProcessor", "WHvDeleteVirtualProcessor", "WHvRunVirtualProcessor",
+        "WHvCancelRunVirtualProcessor", "WHvGetVirtualProcessorRegisters",
+        "WHvSetVirtualProcessorRegisters", "WHvRequestInterrupt", "WHvCreateTrigger",
+        "WHvUpdateTriggerParameters", "WHvDeleteTrigger"};
+    for (const char* name : kNames) {
+      if (method == name + 3) return name;
+    }
+    if (method == "SetEvent") return "SetEvent";
+    if (method == "CloseHandle") return "CloseHandle";
+    ADD_FAILURE() << "FakeWhp: unknown method " << method;
+    return "unknown";
+  }
+
+  void* NewHandle() { return reinterpret_cast<void*>(next_handle_++ * 0x10); }
+
+  void Install() {
+    using testing::_;
+    using testing::Invoke;
+    auto& m = *api_;
+    ON_CALL(m, GetCapability(_, _, _, _))
+        .WillByDefault(Invoke([this](WHV_CAPABILITY_CODE code, void* buffer, uint32_t size,
+                                     uint32_t* written) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("GetCapability", "")) return *e;
+          uint64_t value = 0;
+          if (code == WHvCapabilityCodeHypervisorPresent) value = hypervisor_present_ ? 1 : 0;
+          if (code == WHvCapabilityCodeFeatures) {
+            WHV_CAPABILITY_FEATURES f{};
+            f.LocalApicEmulation = local_apic_emulation_ ? 1 : 0;
+            value = f.AsUINT64;
+          }
+          const uint32_t n = size < sizeof value ? size : static_cast<uint32_t>(sizeof value);
+          std::memcpy(buffer, &value, n);
+          if (written != nullptr) *written = n;
+          return Ok();
+        }));
+    ON_CALL(m, CreatePartition()).WillByDefault(Invoke([this]() -> Result<WHV_PARTITION_HANDLE> {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("CreatePartition", "")) return *e;
+      void* h = NewHandle();
+      live_partitions_.insert(h);
+      return h;
+    }));
+    ON_CALL(m, SetPartitionProperty(_, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p, WHV_PARTITION_PROPERTY_CODE code,
+                                     const void* buffer, uint32_t size) -> Status {
+          std::lock_guard lock(mu_);
+          char entry[64];
+          std::snprintf(entry, sizeof entry, "SetPartitionProperty(0x%x)",
+                        static_cast<unsigned>(code));
+          if (auto e = Enter("SetPartitionProperty", entry)) return *e;
+          if (!live_partitions_.contains(p)) return HresultError("WHvSetPartitionProperty", kHrInvalidArg);
+          const auto* bytes = static_cast<const uint8_t*>(buffer);
+          properties_[static_cast<uint32_t>(code)] = std::vector<uint8_t>(bytes, bytes + size);
+          return Ok();
+        }));
+    ON_CALL(m, SetupPartition(_)).WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p) -> Status {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("SetupPartition", "")) return *e;
+      if (!live_partitions_.contains(p)) return HresultError("WHvSetupPartition", kHrInvalidArg);
+      return Ok();
+    }));
+    ON_CALL(m, DeletePartition(_)).WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p) -> Status {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("DeletePartition", "")) return *e;
+      if (live_partitions_.erase(p) == 0) return HresultError("WHvDeletePartition", kHrInvalidArg);
+      // The partition takes its vCPUs and triggers with it; trigger events stay open.
+      live_vps_.clear();
+      std::erase_if(triggers_, [p](const auto& t) { return t.second.partition == p; });
+      return Ok();
+    }));
+    ON_CALL(m, MapGpaRange(_, _, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, void* source, uint64_t gpa,
+                                     uint64_t size, WHV_MAP_GPA_RANGE_FLAGS flags) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("MapGpaRange", "")) return *e;
+          mappings_[gpa] = Mapping{source, gpa, size, static_cast<uint32_t>(flags)};
+          return Ok();
+        }));
+    ON_CALL(m, UnmapGpaRange(_, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint64_t gpa, uint64_t size) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("UnmapGpaRange", "")) return *e;
+          auto it = mappings_.find(gpa);
+          if (it == mappings_.end() || it->second.size != size) {
+            return HresultError("WHvUnmapGpaRange", kHrInvalidArg);
+          }
+          mappings_.erase(it);
+          return Ok();
+        }));
+    ON_CALL(m, CreateVirtualProcessor(_, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index, uint32_t) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("CreateVirtualProcessor", "")) return *e;
+          if (!live_vps_.insert(index).second) {
+            return HresultError("WHvCreateVirtualProcessor", kHrInvalidArg);
+          }
+          return Ok();
+        }));
+    ON_CALL(m, DeleteVirtualProcessor(_, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("DeleteVirtualProcessor", "")) return *e;
+          if (live_vps_.erase(index) == 0) {
+            return HresultError("WHvDeleteVirtualProcessor", kHrInvalidArg);
+          }
+          return Ok();
+        }));
+    ON_CALL(m, RunVirtualProcessor(_, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index,
+                                     WHV_RUN_VP_EXIT_CONTEXT* exit) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("RunVirtualProcessor", "")) return *e;
+          Vp& vp = vps_[index];
+          std::memset(exit, 0, sizeof *exit);
+          if (vp.cancel_pending) {
+            vp.cancel_pending = false;
+            exit->ExitReason = WHvRunVpExitReasonCanceled;
+            return Ok();
+          }
+          if (vp.exits.empty()) {
+            exit->ExitReason = WHvRunVpExitReasonX64Halt;  // nothing scripted: a HLT
+            return Ok();
+          }
+          *exit = vp.exits.front();
+          vp.exits.pop_front();
+          return Ok();
+        }));
+    ON_CALL(m, CancelRunVirtualProcessor(_, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index, uint32_t) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("CancelRunVirtualProcessor", "")) return *e;
+          vps_[index].cancel_pending = true;
+          return Ok();
+        }));
+    ON_CALL(m, GetVirtualProcessorRegisters(_, _, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index,
+                                     const WHV_REGISTER_NAME* names, uint32_t count,
+                                     WHV_REGISTER_VALUE* values) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("GetVirtualProcessorRegisters", "")) return *e;
+          for (uint32_t i = 0; i < count; ++i) values[i] = vps_[index].registers[names[i]];
+          return Ok();
+        }));
+    ON_CALL(m, SetVirtualProcessorRegisters(_, _, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index,
+                                     const WHV_REGISTER_NAME* names, uint32_t count,
+                                     const WHV_REGISTER_VALUE* values) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("SetVirtualProcessorRegisters", "")) return *e;
+          for (uint32_t i = 0; i < count; ++i) vps_[index].registers[names[i]] = values[i];
+          return Ok();
+        }));
+    ON_CALL(m, RequestInterrupt(_, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE,
+                                     const WHV_INTERRUPT_CONTROL& control) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("RequestInterrupt", "")) return *e;
+          requested_.push_back(control);
+          return Ok();
+        }));
+    ON_CALL(m, HasTriggers()).WillByDefault(Invoke([this] {
+      std::lock_guard lock(mu_);
+      return has_triggers_;
+    }));
+    ON_CALL(m, CreateTrigger(_, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p, const WHV_TRIGGER_PARAMETERS& params,
+                                     WHV_TRIGGER_HANDLE* trigger, HANDLE* event) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("CreateTrigger", "")) return *e;
+          if (!live_partitions_.contains(p)) return HresultError("WHvCreateTrigger", kHrInvalidArg);
+          void* t = NewHandle();
+          void* ev = NewHandle();
+          triggers_[t] = Trigger{p, params, ev};
+          open_handles_.insert(ev);
+          *trigger = t;
+          *event = ev;
+          return Ok();
+        }));
+    ON_CALL(m, UpdateTriggerParameters(_, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, const WHV_TRIGGER_PARAMETERS& params,
+                                     WHV_TRIGGER_HANDLE t) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("UpdateTriggerParameters", "")) return *e;
+          auto it = triggers_.find(t);
+          if (it == triggers_.end()) return HresultError("WHvUpdateTriggerParameters", kHrInvalidArg);
+          it->second.parameters = params;
+          return Ok();
+        }));
+    ON_CALL(m, DeleteTrigger(_, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, WHV_TRIGGER_HANDLE t) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("DeleteTrigger", "")) return *e;
+          if (triggers_.erase(t) == 0) return HresultError("WHvDeleteTrigger", kHrInvalidArg);
+          return Ok();
+        }));
+    ON_CALL(m, SetEvent(_)).WillByDefault(Invoke([this](HANDLE event) -> Status {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("SetEvent", "")) return *e;
+      if (!open_handles_.contains(event)) return HresultError("SetEvent", kHrInvalidArg);
+      for (const auto& [handle, trigger] : triggers_) {
+        if (trigger.event == event) delivered_.push_back(trigger.parameters.Interrupt);
+      }
+      return Ok();
+    }));
+    ON_CALL(m, CloseHandle(_)).WillByDefault(Invoke([this](HANDLE handle) -> Status {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("CloseHandle", "")) return *e;
+      if (open_handles_.erase(handle) == 0) return HresultError("CloseHandle", kHrInvalidArg);
+      return Ok();
+    }));
+  }
+
+  std::shared_ptr<testing::NiceMock<MockWhpApi>> api_;
+  mutable std::mutex mu_;
+  uintptr_t next_handle_ = 1;
+  bool has_triggers_ = true;
+  bool local_apic_emulation_ = true;
+  bool hypervisor_present_ = true;
+  std::map<std::string, int32_t> fail_next_;
+  std::vector<std::string> log_;
+  std::set<WHV_PARTITION_HANDLE> live_partitions_;
+  std::set<uint32_t> live_vps_;
+  std::map<uint32_t, Vp> vps_;
+  std::map<uint64_t, Mapping> mappings_;
+  std::map<uint32_t, std::vector<uint8_t>> properties_;
+  std::map<WHV_TRIGGER_HANDLE, Trigger> triggers_;
+  std::set<HANDLE> open_handles_;
+  std::vector<WHV_INTERRUPT_CONTROL> requested_;
+  std::vector<WHV_INTERRUPT_CONTROL> delivered_;
+};
+
+}  // namespace virt::whp::test

@@ -1,0 +1,93 @@
+// WhpApi: one thin virtual method per WHv (and Win32 handle) call the WHP backend makes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "virt/result.h"
+#include "virt/whp/whp_types.h"
+
+namespace virt::whp {
+
+// The seam between the WHP backend and WinHvPlatform.dll. Each method makes exactly the call it
+// is named after, with the caller's arguments, and returns Ok or {operation "WHvXxx", HRESULT}
+// (NativeDomain::kHresult); no policy, no retries. The backend receives it in its constructor;
+// tests pass a GoogleMock. Implementations must be thread-safe (the real one is stateless once
+// loaded). Nothing throws.
+class WhpApi {
+ public:
+  virtual ~WhpApi() = default;
+
+  // WHvGetCapability(code, buffer, size, &written).
+  virtual Status GetCapability(WHV_CAPABILITY_CODE code, void* buffer, uint32_t size,
+                               uint32_t* written) = 0;
+  // WHvCreatePartition -> the handle (not usable until SetupPartition).
+  virtual Result<WHV_PARTITION_HANDLE> CreatePartition() = 0;
+  // WHvSetPartitionProperty(partition, code, buffer, size).
+  virtual Status SetPartitionProperty(WHV_PARTITION_HANDLE partition,
+                                      WHV_PARTITION_PROPERTY_CODE code, const void* buffer,
+                                      uint32_t size) = 0;
+  // WHvSetupPartition.
+  virtual Status SetupPartition(WHV_PARTITION_HANDLE partition) = 0;
+  // WHvDeletePartition: also deletes its vCPUs and triggers (not the trigger event handles).
+  virtual Status DeletePartition(WHV_PARTITION_HANDLE partition) = 0;
+  // WHvMapGpaRange(partition, source, guest_address, size, flags).
+  virtual Status MapGpaRange(WHV_PARTITION_HANDLE partition, void* source,
+                             WHV_GUEST_PHYSICAL_ADDRESS guest_address, uint64_t size,
+                             WHV_MAP_GPA_RANGE_FLAGS flags) = 0;
+  // WHvUnmapGpaRange(partition, guest_address, size).
+  virtual Status UnmapGpaRange(WHV_PARTITION_HANDLE partition,
+                               WHV_GUEST_PHYSICAL_ADDRESS guest_address, uint64_t size) = 0;
+  // WHvCreateVirtualProcessor(partition, index, flags).
+  virtual Status CreateVirtualProcessor(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                        uint32_t flags) = 0;
+  // WHvDeleteVirtualProcessor(partition, index).
+  virtual Status DeleteVirtualProcessor(WHV_PARTITION_HANDLE partition, uint32_t index) = 0;
+  // WHvRunVirtualProcessor(partition, index, exit, sizeof *exit): blocks until the next exit.
+  virtual Status RunVirtualProcessor(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                     WHV_RUN_VP_EXIT_CONTEXT* exit) = 0;
+  // WHvCancelRunVirtualProcessor(partition, index, flags). Sticky: a cancel while the vCPU is
+  // not running makes its next run return WHvRunVpExitReasonCanceled.
+  virtual Status CancelRunVirtualProcessor(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                           uint32_t flags) = 0;
+  // WHvGetVirtualProcessorRegisters(partition, index, names, count, values); values 16-aligned.
+  virtual Status GetVirtualProcessorRegisters(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                              const WHV_REGISTER_NAME* names, uint32_t count,
+                                              WHV_REGISTER_VALUE* values) = 0;
+  // WHvSetVirtualProcessorRegisters(partition, index, names, count, values).
+  virtual Status SetVirtualProcessorRegisters(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                              const WHV_REGISTER_NAME* names, uint32_t count,
+                                              const WHV_REGISTER_VALUE* values) = 0;
+  // WHvRequestInterrupt(partition, &control, sizeof control). Needs LAPIC emulation.
+  virtual Status RequestInterrupt(WHV_PARTITION_HANDLE partition,
+                                  const WHV_INTERRUPT_CONTROL& control) = 0;
+
+  // Whether WHvCreateTrigger, WHvUpdateTriggerParameters and WHvDeleteTrigger exist (Windows 10
+  // 20H2 and later). When false the three trigger methods fail with kUnavailable.
+  virtual bool HasTriggers() const = 0;
+  // WHvCreateTrigger(partition, &parameters, &trigger, &event): WHP creates the event.
+  virtual Status CreateTrigger(WHV_PARTITION_HANDLE partition,
+                               const WHV_TRIGGER_PARAMETERS& parameters,
+                               WHV_TRIGGER_HANDLE* trigger, HANDLE* event) = 0;
+  // WHvUpdateTriggerParameters(partition, &parameters, trigger).
+  virtual Status UpdateTriggerParameters(WHV_PARTITION_HANDLE partition,
+                                         const WHV_TRIGGER_PARAMETERS& parameters,
+                                         WHV_TRIGGER_HANDLE trigger) = 0;
+  // WHvDeleteTrigger(partition, trigger). The event handle stays open: close it after.
+  virtual Status DeleteTrigger(WHV_PARTITION_HANDLE partition, WHV_TRIGGER_HANDLE trigger) = 0;
+
+  // Win32 SetEvent(event) (operation "SetEvent", HRESULT_FROM_WIN32(GetLastError())).
+  virtual Status SetEvent(HANDLE event) = 0;
+  // Win32 CloseHandle(handle).
+  virtual Status CloseHandle(HANDLE handle) = 0;
+};
+
+// The real WhpApi: LoadLibraryExW("WinHvPlatform.dll", LOAD_LIBRARY_SEARCH_SYSTEM32) and
+// GetProcAddress of every function above (the three trigger functions are optional, see
+// HasTriggers). Fails with kUnavailable, the HRESULT of the failed load/lookup (kHrModuleNotFound
+// when the DLL is absent: feature off, Windows before 1803, Wine; kHrProcNotFound when a
+// function is), and a detail naming the DLL or the missing function; never crashes when either is absent. The DLL stays
+// loaded while the returned object (or any partition made through it) lives. Windows only.
+Result<std::shared_ptr<WhpApi>> LoadWhpApi();
+
+}  // namespace virt::whp
