@@ -84,7 +84,7 @@ Status UserModeIrqFdCore::Drop(Gsi gsi) {
     watch = std::exchange(slot.watch, 0);
   }
   // Stop watching before the GSI can be reused and before the route closes its event (a
-  // registration left on a dup'd eventfd would keep firing).
+  // registration left on a dup'd eventfd or duplicated handle would keep firing).
   Status result = watch != 0 ? poller_.Remove(watch) : Ok();
   std::lock_guard lock(mu_);
   if (Status freed = gsis_.Free(gsi); !freed && result) result = freed;
@@ -141,7 +141,8 @@ void UserModeIrqFdCore::RunDispatcher() {
   while (!stop_.load(std::memory_order_acquire)) {
     auto ran = poller_.Wait(std::chrono::milliseconds(-1));
     if (!ran) {
-      // epoll_wait itself failed: the poller is unusable, retrying would only spin.
+      // Waiting itself failed (epoll_wait, GetQueuedCompletionStatusEx): the poller is
+      // unusable, retrying would only spin.
       Report(ran.error());
       return;
     }

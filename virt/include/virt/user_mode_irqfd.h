@@ -29,7 +29,7 @@ class UserModeIrqFdCore;
 //    on the event until the next SetMsi and none is delivered before it;
 //  - Release/destruction stop watching before returning (waiting for a dispatch of this very
 //    route that is under way) and free the GSI; after that nothing is injected for the route,
-//    even if a device signals a dup of its event.
+//    even if a device signals a dup of its event (a dup'd eventfd, a duplicated HANDLE).
 // Batches: there is no table to push, so BeginBatch/EndBatch only nest (EndBatch without a
 // batch fails with kFailedPrecondition) and push_count() stays 0. Changes inside a batch take
 // effect at once, which is no later than EndBatch as the IrqFd contract asks.
@@ -48,8 +48,9 @@ class UserModeIrqFd final : public IrqFd {
   static constexpr uint32_t kReservedGsis = 24;  // 0-23, the IOAPIC pins on x86
 
   // Creates the poller and GSI table (capacity > kReservedGsis) and starts the dispatcher.
-  // kInvalidArgument for an empty injector or too small a capacity; kNative when the epoll
-  // instance, the wake event or the thread cannot be created.
+  // kInvalidArgument for an empty injector or too small a capacity; kNative when the poller
+  // (epoll instance and wake eventfd; I/O completion port on Windows) or the thread cannot be
+  // created.
   static Result<std::unique_ptr<UserModeIrqFd>> Create(
       Injector injector, uint32_t gsi_capacity = kDefaultGsiCapacity);
 
