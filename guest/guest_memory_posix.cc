@@ -1,4 +1,4 @@
-// GuestMemory on POSIX: anonymous private mappings.
+// GuestMemory on POSIX: anonymous private mappings (zero-filled by the kernel).
 #include "guest_memory.h"
 
 #include <sys/mman.h>
@@ -17,17 +17,8 @@ Result<GuestMemory> GuestMemory::Allocate(size_t size) {
   return GuestMemory(static_cast<uint8_t*>(p), size);
 }
 
-GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
-  if (this != &other) {
-    if (data_ != nullptr) ::munmap(data_, size_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-  }
-  return *this;
-}
-
-GuestMemory::~GuestMemory() {
-  if (data_ != nullptr) ::munmap(data_, size_);
+void GuestMemory::Free(uint8_t* data, size_t size) noexcept {
+  if (data != nullptr) ::munmap(data, size);
 }
 
 }  // namespace virt::guest
