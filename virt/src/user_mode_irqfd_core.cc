@@ -113,20 +113,20 @@ Status UserModeIrqFdCore::EndBatch() {
 }
 
 void UserModeIrqFdCore::Dispatch(Gsi gsi, const Event& event) {
-  std::optional<MsiMessage> msi;
-  {
-    std::lock_guard lock(mu_);
-    if (alive_) msi = slots_[gsi].msi;
-  }
   // Masking in progress (ClearMsi/Drop is about to remove this watch): leave the count pending.
-  if (!msi) return;
+  const std::optional<MsiMessage> before = CurrentMsi(gsi);
+  if (!before) return;
   auto drained = event.TryWait();
   if (!drained) {
     Report(drained.error());
     return;
   }
   if (*drained == 0) return;  // another reader drained it first
-  auto injected = inject_(*msi);
+  // The MSI is read again after draining: a signal made after a retarget returned may be in
+  // this count, and must arrive with the new MSI. If masking began meanwhile, the count was
+  // signalled before ClearMsi/Drop returned, so it goes out with the MSI it had (read before).
+  const std::optional<MsiMessage> now = CurrentMsi(gsi);
+  auto injected = inject_(now ? *now : *before);
   if (!injected) {
     Report(injected.error());
     return;

@@ -58,7 +58,8 @@ class UserModeIrqFdCore {
   };
 
   Status CheckAlive(const char* op) const;
-  // Poller callback of route `gsi`: drain `event`, inject the slot's MSI.
+  // Poller callback of route `gsi`: drain `event`, then inject the slot's MSI as it is after the
+  // drain (the one before it if masking began meanwhile).
   void Dispatch(Gsi gsi, const Event& event);
 
   Poller poller_;  // thread-safe on its own
