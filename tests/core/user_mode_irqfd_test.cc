@@ -2,8 +2,14 @@
 #include "virt/user_mode_irqfd.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <unistd.h>
+#endif
+
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -32,8 +38,12 @@ class UserModeIrqFdTest : public ::testing::Test {
     return route ? std::move(*route) : nullptr;
   }
 
-  // Signals the sentinel route and waits for its delivery. The single dispatcher has then run
-  // after everything signalled before; anything not delivered by now was held back.
+  // Signals the sentinel route and waits for its delivery. On Linux epoll reports events in
+  // the order they became ready, so the single dispatcher has then run after everything
+  // signalled before, and anything not delivered by now was held back. On Windows each event
+  // reaches the poller through the thread pool, in no guaranteed order, so there a signal that
+  // is wrongly still watched is caught by the checks after a Barrier almost always, not always;
+  // positive checks wait for what they expect instead.
   void Barrier() {
     const size_t before = injector_.Count(kSentinel);
     ASSERT_TRUE(sentinel_->event().Signal());
@@ -127,14 +137,29 @@ TEST_F(UserModeIrqFdTest, NothingIsDeliveredForADroppedRouteEvenThroughADupOfIts
   auto route = NewRoute();
   const MsiMessage msi = MsiMessage::Fixed(0, 0x40);
   ASSERT_TRUE(route->SetMsi(msi));
+  // A second handle keeps the event object alive after the route closes its own, and signals it
+  // behind the route's back, as a device holding a dup would.
+#ifdef _WIN32
+  HANDLE old_event = nullptr;
+  ASSERT_TRUE(::DuplicateHandle(::GetCurrentProcess(), route->event().native_handle(),
+                                ::GetCurrentProcess(), &old_event, 0, FALSE,
+                                DUPLICATE_SAME_ACCESS));
+  route.reset();
+  ASSERT_TRUE(::SetEvent(old_event));
+#else
   const int old_event = ::dup(route->event().native_handle());
   ASSERT_GE(old_event, 0);
   route.reset();
   const uint64_t one = 1;
   ASSERT_EQ(::write(old_event, &one, sizeof one), static_cast<ssize_t>(sizeof one));
-  Barrier();  // the dispatcher ran after the write; a live registration would have fired
+#endif
+  Barrier();  // the dispatcher ran after the signal; a live registration would have fired
   EXPECT_EQ(injector_.Count(msi), 0u);
+#ifdef _WIN32
+  ::CloseHandle(old_event);
+#else
   ::close(old_event);
+#endif
 }
 
 TEST_F(UserModeIrqFdTest, ReleaseReturnsTheOutcomeOnceAndFreesTheGsi) {
@@ -202,17 +227,26 @@ TEST_F(UserModeIrqFdTest, InjectorFailuresGoToTheErrorHandlerWhichCannotShutDown
   const MsiMessage failing = MsiMessage::Fixed(0, 0x45);
   injector_.FailOn(failing);
   std::mutex mu;
+  std::condition_variable cv;
   std::vector<Error> errors;
   std::vector<Status> shutdowns;
   irqfd_->SetErrorHandler([&](const Error& e) {
     std::lock_guard lock(mu);
     errors.push_back(e);
     shutdowns.push_back(irqfd_->Shutdown());  // on the dispatcher thread: refused
+    cv.notify_all();
   });
   auto route = NewRoute();
   ASSERT_TRUE(route->SetMsi(failing));
   ASSERT_TRUE(route->event().Signal());
-  Barrier();  // the failure was reported before the sentinel was dispatched
+  {
+    // Waited for, not inferred from a Barrier: on Windows the two signals may reach the poller
+    // in either order.
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, kGuard, [&] { return !errors.empty(); }))
+        << "the injector failure was never reported";
+  }
+  Barrier();  // the dispatcher is still alive after the failure
   irqfd_->SetErrorHandler(nullptr);  // the handler refers to locals of this test
   std::lock_guard lock(mu);
   ASSERT_EQ(errors.size(), 1u);
