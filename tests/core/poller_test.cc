@@ -3,6 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <cerrno>
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -158,7 +164,15 @@ TEST(PollerTest, RejectsEmptyEventEmptyCallbackAndASecondWatchOfOneEvent) {
   ASSERT_TRUE(poller.Add(event, [] {}));
   auto twice = poller.Add(event, [] {});
   ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, ErrorCode::kNative);
+#ifdef _WIN32
+  EXPECT_EQ(twice.error().domain, NativeDomain::kHresult);
+  EXPECT_EQ(twice.error().native_code,
+            static_cast<int64_t>(static_cast<uint32_t>(HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS))));
+#else
+  EXPECT_EQ(twice.error().domain, NativeDomain::kErrno);
   EXPECT_EQ(twice.error().native_code, EEXIST);
+#endif
   EXPECT_EQ(poller.watch_count(), 1u);
 }
 
