@@ -1,18 +1,58 @@
 # Runs virt-demo --json and checks the report's fields against its exit status.
-execute_process(COMMAND ${DEMO} --json --iterations 20 RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+#   cmake -DDEMO=<virt-demo> [-DEMULATOR=<runner>] [-DEXPECT_EXIT=<n>]
+#         [-DEXPECT_UNAVAILABLE=<backend>...] [-DEXPECT_REASON=<regex>] -P check_demo_json.cmake
+# EMULATOR runs the demo (a cross build's CMAKE_CROSSCOMPILING_EMULATOR). EXPECT_EXIT pins the
+# exit status (otherwise 0 and 3 are both fine and the report must agree with the one seen).
+# Each EXPECT_UNAVAILABLE backend must be listed as unavailable, with a reason matching
+# EXPECT_REASON when that is given.
+cmake_minimum_required(VERSION 3.25)  # script mode: policies (IN_LIST) as in the project
+execute_process(COMMAND ${EMULATOR} ${DEMO} --json --iterations 20
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 message("${out}")
+if(DEFINED EXPECT_EXIT AND NOT rc STREQUAL EXPECT_EXIT)
+  message(FATAL_ERROR "virt-demo exited with ${rc}, expected ${EXPECT_EXIT}")
+endif()
+
 string(JSON backends GET "${out}" backends)
+string(JSON count LENGTH "${backends}")
+set(listed)
+set(available_names)
+if(count GREATER 0)
+  math(EXPR last "${count} - 1")
+  foreach(i RANGE ${last})
+    string(JSON name MEMBER "${backends}" ${i})
+    string(JSON available GET "${backends}" ${name} available)
+    string(JSON reason GET "${backends}" ${name} reason)
+    list(APPEND listed ${name})
+    if(available)
+      list(APPEND available_names ${name})
+    elseif(reason STREQUAL "")
+      message(FATAL_ERROR "backend ${name} is unavailable without a reason")
+    endif()
+  endforeach()
+endif()
 foreach(name kvm mshv whp)
-  string(JSON available GET "${backends}" ${name} available)
-  string(JSON reason GET "${backends}" ${name} reason)
-  if(NOT available AND reason STREQUAL "")
-    message(FATAL_ERROR "backend ${name} is unavailable without a reason")
+  if(NOT name IN_LIST listed)
+    message(FATAL_ERROR "backend ${name} is not listed (listed: ${listed})")
   endif()
 endforeach()
+foreach(name IN LISTS EXPECT_UNAVAILABLE)
+  if(name IN_LIST available_names)
+    message(FATAL_ERROR "backend ${name} is available, expected it unavailable")
+  endif()
+  string(JSON reason GET "${backends}" ${name} reason)
+  if(DEFINED EXPECT_REASON AND NOT reason MATCHES "${EXPECT_REASON}")
+    message(FATAL_ERROR "backend ${name}: reason \"${reason}\" does not match \"${EXPECT_REASON}\"")
+  endif()
+endforeach()
+
 string(JSON backend GET "${out}" backend)
 if(rc EQUAL 3)
   if(NOT backend STREQUAL "null" AND NOT backend STREQUAL "")
     message(FATAL_ERROR "exit 3 (no backend) but backend is ${backend}")
+  endif()
+  if(available_names)
+    message(FATAL_ERROR "exit 3 (no backend) but available: ${available_names}")
   endif()
   message("no backend available here; the report explains why")
   return()
