@@ -7,6 +7,13 @@
 // (level-triggered) and one watch's callback never runs on two threads at once. Thread-pool
 // waits are not limited to 64 handles (the pool spreads them over wait threads) and exist under
 // Wine, which lacks NtAssociateWaitCompletionPacket.
+//
+// Each wait sits alone in its own cleanup group, torn down with CloseThreadpoolCleanupGroupMembers
+// rather than SetThreadpoolWait(nullptr) + WaitForThreadpoolWaitCallbacks + CloseThreadpoolWait:
+// under Wine a wait thread that saw the event signalled just before the disarm may still queue a
+// callback after WaitForThreadpoolWaitCallbacks returned (its wait threads only check that the
+// wait is not yet closed), which would then run on a freed Watch. Closing the group's members
+// unregisters the wait first, then cancels and waits for its callbacks, on Windows and Wine.
 #include "virt/poller.h"
 
 #include <windows.h>
@@ -60,9 +67,11 @@ struct Watch {
   const uint64_t id;
   const HANDLE event;
   const Poller::Callback callback;
-  PTP_WAIT wait = nullptr;  // set before the watch is listed; closed by Detach under mu
-  std::mutex mu;            // held while the callback runs, while re-arming and while detaching
-  bool removed = false;     // guarded by mu
+  // `group` holds `wait` only; both are made before the watch is listed, closed by Detach.
+  PTP_CLEANUP_GROUP group = nullptr;
+  PTP_WAIT wait = nullptr;
+  std::mutex mu;         // held while the callback runs, while re-arming and while detaching
+  bool removed = false;  // guarded by mu
 };
 
 // The watch whose callback this thread is running, so Remove from inside it does not deadlock.
@@ -91,14 +100,34 @@ void Arm(Watch& watch) {
   ::SetThreadpoolWait(watch.wait, watch.event, nullptr);
 }
 
-// Stops the thread-pool wait for good: disarm, cancel a queued callback and wait for a running
-// one (it takes no lock), then close. Never call it from inside OnEventSignalled.
+// Creates the watch's cleanup group and its unarmed thread-pool wait (CreateThreadpoolWait).
+Status CreateWait(Watch& watch) {
+  watch.group = ::CreateThreadpoolCleanupGroup();
+  if (watch.group == nullptr) return HresultError("CreateThreadpoolCleanupGroup", LastHresult());
+  TP_CALLBACK_ENVIRON environment;
+  ::InitializeThreadpoolEnvironment(&environment);
+  ::SetThreadpoolCallbackCleanupGroup(&environment, watch.group, nullptr);
+  watch.wait = ::CreateThreadpoolWait(&OnEventSignalled, &watch, &environment);
+  const HRESULT hr = LastHresult();
+  ::DestroyThreadpoolEnvironment(&environment);
+  if (watch.wait == nullptr) {
+    ::CloseThreadpoolCleanupGroup(watch.group);
+    watch.group = nullptr;
+    return HresultError("CreateThreadpoolWait", hr);
+  }
+  return Ok();
+}
+
+// Stops the thread-pool wait for good: disarm, then close the group's members, which
+// unregisters the wait, cancels a queued callback and waits for a running one (it takes no
+// lock), and closes the wait. Never call it from inside OnEventSignalled.
 void Detach(Watch& watch) {
-  if (watch.wait == nullptr) return;
+  if (watch.group == nullptr) return;
   ::SetThreadpoolWait(watch.wait, nullptr, nullptr);
-  ::WaitForThreadpoolWaitCallbacks(watch.wait, TRUE);
-  ::CloseThreadpoolWait(watch.wait);
+  ::CloseThreadpoolCleanupGroupMembers(watch.group, TRUE, nullptr);
+  ::CloseThreadpoolCleanupGroup(watch.group);
   watch.wait = nullptr;
+  watch.group = nullptr;
 }
 
 }  // namespace
@@ -182,8 +211,7 @@ Result<Poller::WatchId> Poller::Add(const Event& event, Callback callback) {
                           "the event is already watched");
     }
     watch = std::make_shared<Watch>(impl_->port, impl_->next_id++, handle, std::move(callback));
-    watch->wait = ::CreateThreadpoolWait(&OnEventSignalled, watch.get(), nullptr);
-    if (watch->wait == nullptr) return HresultError("CreateThreadpoolWait", LastHresult());
+    if (Status created = CreateWait(*watch); !created) return created.error();
     // Listed before it is armed, so the first report already finds it.
     impl_->watches.emplace(watch->id, watch);
     impl_->events.emplace(handle, watch->id);

@@ -29,9 +29,10 @@ namespace virt {
 // Removal guarantee: each watch has its own mutex. Wait looks a reported watch up by id and runs
 // its callback holding that mutex; Remove first unlists the id (later reports of it are
 // ignored), then takes the same mutex (so it waits for a running callback to finish), marks the
-// watch removed and detaches the event (epoll_ctl DEL; on Windows disarms, cancels and waits for
-// and closes the thread-pool wait), still holding it. Hence once Remove returns, the callback is
-// not running and is never invoked again, and the event is no longer registered.
+// watch removed and detaches the event (epoll_ctl DEL; on Windows unregisters and closes the
+// thread-pool wait, cancelling and waiting for its callback), still holding it. Hence once
+// Remove returns, the callback is not running and is never invoked again, and the event is no
+// longer registered.
 class Poller {
  public:
   using Callback = std::function<void()>;
@@ -48,18 +49,20 @@ class Poller {
   Poller& operator=(const Poller&) = delete;
   ~Poller();
 
-  // Starts watching `event` (epoll_ctl EPOLL_CTL_ADD; on Windows CreateThreadpoolWait +
-  // SetThreadpoolWait): `callback` runs on a thread inside Wait whenever the event's count is
-  // non-zero. Allowed while another thread waits; a pending count is reported right away. The
-  // event must stay open until Remove returns. An event may be watched once per poller at a time
-  // (a second Add fails with kNative: errno EEXIST on Linux, HRESULT_FROM_WIN32(
-  // ERROR_ALREADY_EXISTS) on Windows). kInvalidArgument for an empty event or callback.
+  // Starts watching `event` (epoll_ctl EPOLL_CTL_ADD; on Windows CreateThreadpoolCleanupGroup +
+  // CreateThreadpoolWait + SetThreadpoolWait): `callback` runs on a thread inside Wait whenever
+  // the event's count is non-zero. Allowed while another thread waits; a pending count is
+  // reported right away. The event must stay open until Remove returns. An event may be watched
+  // once per poller at a time (a second Add fails with kNative: errno EEXIST on Linux,
+  // HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS) on Windows). kInvalidArgument for an empty event or
+  // callback.
   Result<WatchId> Add(const Event& event, Callback callback);
 
   // Stops watching (epoll_ctl EPOLL_CTL_DEL; on Windows SetThreadpoolWait(nullptr) +
-  // WaitForThreadpoolWaitCallbacks + CloseThreadpoolWait). Blocks while the watch's callback runs on another
-  // thread, so do not call it holding a lock that callback takes. May be called from inside any
-  // callback, including the watch's own (then it does not block; the callback just finishes).
+  // CloseThreadpoolCleanupGroupMembers of the wait's own cleanup group, which also waits for its
+  // thread-pool callback). Blocks while the watch's callback runs on another thread, so do not
+  // call it holding a lock that callback takes. May be called from inside any callback,
+  // including the watch's own (then it does not block; the callback just finishes).
   // Callbacks running on two threads must not remove each other's watches (each would wait for
   // the other). kNotFound for an unknown or already removed id. When the detach itself fails
   // (Linux; the Windows calls cannot fail) the watch is still removed (its callback never runs
