@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -143,6 +145,23 @@ class FakeWhp {
   void QueueExit(uint32_t index, const WHV_RUN_VP_EXIT_CONTEXT& exit) {
     std::lock_guard lock(mu_);
     vps_[index].exits.push_back(exit);
+  }
+
+  // While set, RunVirtualProcessor blocks until a cancel is pending (then returns Canceled),
+  // so a test can cancel a vCPU that is inside Run from another thread.
+  void set_run_blocks(bool value) {
+    std::lock_guard lock(mu_);
+    run_blocks_ = value;
+  }
+  // Waits until a RunVirtualProcessor is blocked (see set_run_blocks); false on timeout.
+  bool WaitUntilRunning(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [this] { return running_ > 0; });
+  }
+  // Waits until at least `n` WHvRequestInterrupt calls were made; false on timeout.
+  bool WaitForRequested(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return requested_.size() >= n; });
   }
 
   void set_has_triggers(bool value) {
@@ -325,10 +344,16 @@ class FakeWhp {
     ON_CALL(m, RunVirtualProcessor(_, _, _))
         .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index,
                                      WHV_RUN_VP_EXIT_CONTEXT* exit) -> Status {
-          std::lock_guard lock(mu_);
+          std::unique_lock lock(mu_);
           if (auto e = Enter("RunVirtualProcessor", "")) return *e;
-          Vp& vp = vps_[index];
           std::memset(exit, 0, sizeof *exit);
+          if (run_blocks_) {
+            ++running_;
+            changed_.notify_all();
+            changed_.wait(lock, [&] { return vps_[index].cancel_pending; });
+            --running_;
+          }
+          Vp& vp = vps_[index];
           if (vp.cancel_pending) {
             vp.cancel_pending = false;
             exit->ExitReason = WHvRunVpExitReasonCanceled;
@@ -347,6 +372,7 @@ class FakeWhp {
           std::lock_guard lock(mu_);
           if (auto e = Enter("CancelRunVirtualProcessor", "")) return *e;
           vps_[index].cancel_pending = true;
+          changed_.notify_all();
           return Ok();
         }));
     ON_CALL(m, GetVirtualProcessorRegisters(_, _, _, _, _))
@@ -373,6 +399,7 @@ class FakeWhp {
           std::lock_guard lock(mu_);
           if (auto e = Enter("RequestInterrupt", "")) return *e;
           requested_.push_back(control);
+          changed_.notify_all();
           return Ok();
         }));
     ON_CALL(m, HasTriggers()).WillByDefault(Invoke([this] {
@@ -429,6 +456,9 @@ class FakeWhp {
 
   std::shared_ptr<testing::NiceMock<MockWhpApi>> api_;
   mutable std::mutex mu_;
+  std::condition_variable changed_;
+  bool run_blocks_ = false;
+  int running_ = 0;
   uintptr_t next_handle_ = 1;
   bool has_triggers_ = true;
   bool local_apic_emulation_ = true;

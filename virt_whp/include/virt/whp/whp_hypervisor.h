@@ -1,0 +1,70 @@
+// WhpHypervisor: the WHP backend's entry point (WinHvPlatform.dll), probe and registry entry.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "virt/hypervisor.h"
+#include "virt/registry.h"
+#include "virt/whp/whp_api.h"
+
+namespace virt::whp {
+
+// What the host's WHP offers, read once when the hypervisor is opened.
+struct WhpHostCaps {
+  bool local_apic_emulation = false;  // WHvCapabilityCodeFeatures.LocalApicEmulation
+  uint64_t processor_clock_hz = 0;    // WHvCapabilityCodeProcessorClockFrequency (0: unknown)
+  bool triggers = false;              // WhpApi::HasTriggers (Windows 10 20H2+)
+};
+
+// Tunables of every partition this hypervisor creates.
+struct WhpOptions {
+  // The guest TSC frequency advertised in CPUID leaf 0x15; 0 means the host's processor clock.
+  uint64_t tsc_hz = 0;
+  // Use interrupt triggers for IrqFd routes when the host has them; false forces the user-mode
+  // dispatcher (UserModeIrqFd over WHvRequestInterrupt).
+  bool use_triggers = true;
+};
+
+class WhpHypervisor final : public Hypervisor {
+ public:
+  // WHvGetCapability(HypervisorPresent) must be TRUE (else kUnavailable), then Features and
+  // ProcessorClockFrequency (optional: a failure leaves it 0).
+  static Result<std::unique_ptr<WhpHypervisor>> Create(std::shared_ptr<WhpApi> api,
+                                                       WhpOptions options = {});
+
+  // Loads the API with `load` and opens it, reporting why WHP is unusable: kDeviceMissing when
+  // WinHvPlatform.dll is absent or the hypervisor is not running, kApiVersion when the DLL
+  // lacks a function, kOther otherwise.
+  static Availability Probe(const std::function<Result<std::shared_ptr<WhpApi>>()>& load);
+
+  std::string_view name() const override { return "whp"; }
+
+  // WHvCreatePartition, WHvSetPartitionProperty (ProcessorCount, LocalApicEmulationMode XApic
+  // with config.irqchip else None, ExtendedVmExits {X64CpuidExit}, CpuidExitList {0x15},
+  // CpuidResultList {leaf 0x15}), WHvSetupPartition. kInvalidArgument for vcpu_count 0;
+  // kUnavailable for irqchip without LAPIC emulation. The partition is deleted again on any
+  // failure.
+  Result<std::unique_ptr<Partition>> CreatePartition(const PartitionConfig& config) override;
+
+  const WhpHostCaps& caps() const { return caps_; }
+
+ private:
+  WhpHypervisor(std::shared_ptr<WhpApi> api, WhpHostCaps caps, WhpOptions options);
+
+  std::shared_ptr<WhpApi> api_;
+  WhpHostCaps caps_;
+  WhpOptions options_;
+};
+
+// The registry entry for WHP using `load` to obtain the API (LoadWhpApi on Windows).
+BackendInfo WhpBackendInfo(std::function<Result<std::shared_ptr<WhpApi>>()> load);
+
+#ifdef _WIN32
+// The registry entry over the real WinHvPlatform.dll.
+BackendInfo WhpBackendInfo();
+#endif
+
+}  // namespace virt::whp

@@ -1,0 +1,84 @@
+// WhpPartition: a WHP partition with validated GPA mappings, vCPUs, MSI injection and IrqFd.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "virt/guest_memory_map.h"
+#include "virt/partition.h"
+#include "virt/user_mode_irqfd.h"
+#include "virt/whp/whp_hypervisor.h"
+
+namespace virt::whp {
+
+class WhpTriggerIrqFd;
+
+// Owns a WHP partition handle and the set of vCPU indices in use. Shared by the partition and
+// its vCPUs: WHvDeletePartition runs when the last of them is gone, so a vCPU that outlives its
+// Partition object still holds a valid handle (as a KVM vCPU fd keeps its VM alive).
+class WhpPartitionHandle {
+ public:
+  WhpPartitionHandle(std::shared_ptr<WhpApi> api, WHV_PARTITION_HANDLE handle,
+                     uint32_t vcpu_count);
+  // WHvDeletePartition; a failure is written to stderr (nothing else can be done with it).
+  ~WhpPartitionHandle();
+  WhpPartitionHandle(const WhpPartitionHandle&) = delete;
+  WhpPartitionHandle& operator=(const WhpPartitionHandle&) = delete;
+
+  WhpApi& api() const { return *api_; }
+  const std::shared_ptr<WhpApi>& shared_api() const { return api_; }
+  WHV_PARTITION_HANDLE get() const { return handle_; }
+
+  // Claims vCPU `index`: kInvalidArgument when out of range, kFailedPrecondition when in use.
+  Status ClaimVcpu(uint32_t index);
+  void ReleaseVcpu(uint32_t index);
+
+ private:
+  std::shared_ptr<WhpApi> api_;
+  WHV_PARTITION_HANDLE handle_;
+  std::mutex mu_;
+  std::vector<bool> vcpus_;  // guarded by mu_
+};
+
+class WhpPartition final : public Partition {
+ public:
+  // See WhpHypervisor::CreatePartition.
+  static Result<std::unique_ptr<Partition>> Create(std::shared_ptr<WhpApi> api,
+                                                   const WhpHostCaps& caps,
+                                                   const WhpOptions& options,
+                                                   const PartitionConfig& config);
+  // Shuts the irqfd down (routes fail with kPartitionGone from now on), then drops this
+  // object's share of the handle: WHvDeletePartition follows once no vCPU holds it either.
+  ~WhpPartition() override;
+
+  // WHvMapGpaRange with Read|Write|Execute (Read|Execute for kReadOnly; TrackDirtyPages for
+  // kDirtyLog). Validation as GuestMemoryMap (page alignment, overlap).
+  Status MapMemory(const MemoryRegion& region) override;
+  // WHvUnmapGpaRange of a region mapped at exactly that range.
+  Status UnmapMemory(uint64_t guest_address, uint64_t size) override;
+  // WHvCreateVirtualProcessor(index, 0); kInvalidArgument for index >= vcpu_count,
+  // kFailedPrecondition while a vCPU with that index exists.
+  Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) override;
+  // MsiToInterruptControl + WHvRequestInterrupt. kFailedPrecondition without irqchip (no LAPIC
+  // emulation). Always true when delivered: WHP does not report a blocked interrupt.
+  Result<bool> RequestMsi(const MsiMessage& msi) override;
+  // Trigger-backed routes when the host has triggers (and WhpOptions::use_triggers), else the
+  // user-mode dispatcher; null without irqchip.
+  IrqFd* irqfd() override;
+
+ private:
+  WhpPartition(std::shared_ptr<WhpPartitionHandle> handle, const PartitionConfig& config,
+               std::vector<WHV_X64_CPUID_RESULT> cpuid);
+
+  std::shared_ptr<WhpPartitionHandle> handle_;
+  PartitionConfig config_;
+  const std::vector<WHV_X64_CPUID_RESULT> cpuid_;  // answers for CPUID exits
+  std::unique_ptr<WhpTriggerIrqFd> trigger_irqfd_;
+  std::unique_ptr<UserModeIrqFd> user_mode_irqfd_;
+
+  std::mutex memory_mu_;
+  GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, WHv call and commit
+};
+
+}  // namespace virt::whp
