@@ -7,6 +7,9 @@
 #if VIRT_HAVE_MSHV
 #include "virt/mshv/mshv_hypervisor.h"
 #endif
+#if VIRT_HAVE_WHP
+#include "virt/whp/whp_hypervisor.h"
+#endif
 
 namespace virt {
 namespace {
@@ -36,7 +39,11 @@ Registry DefaultRegistry() {
 #else
   backends.push_back(NotBuilt("mshv", "VIRT_BUILD_MSHV is off or the target is not Linux"));
 #endif
-  backends.push_back(NotBuilt("whp", "the WHP backend is not part of this build"));
+#if VIRT_HAVE_WHP
+  backends.push_back(whp::WhpBackendInfo());
+#else
+  backends.push_back(NotBuilt("whp", "WHP needs a Windows build (VIRT_BUILD_WHP on a WIN32 target)"));
+#endif
   return Registry(std::move(backends));
 }
 
