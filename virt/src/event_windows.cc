@@ -96,12 +96,14 @@ Status Event::SetSink(Sink sink) const {
   if (!sink) return Error::Make(ErrorCode::kInvalidArgument, "Event::SetSink", "empty sink");
   std::lock_guard guard(state_->lock);
   if (state_->count != 0) {
-    // Hand the pending count over; on failure the counter is untouched and no sink is set.
-    if (auto forwarded = sink(state_->count); !forwarded) return forwarded;
-    state_->count = 0;
-    state_->sink = std::move(sink);
+    // Unsignal first: if that fails nothing has changed. Then hand the pending count over; if
+    // the sink refuses it, the count stays and the event is signalled again (the invariant).
     if (!::ResetEvent(state_->handle)) return LastError("ResetEvent");
-    return Ok();
+    if (auto forwarded = sink(state_->count); !forwarded) {
+      (void)::SetEvent(state_->handle);
+      return forwarded;
+    }
+    state_->count = 0;
   }
   state_->sink = std::move(sink);
   return Ok();
