@@ -185,6 +185,16 @@ TEST(DecodeMmioInstruction, EveryPrefixOfAValidInstructionIsTruncated) {
   }
 }
 
+TEST(ApplyIoIn, InAlAndAxKeepTheRestOfRaxAndInEaxZeroExtends) {
+  const uint64_t old = 0x1122334455667788;
+  const uint8_t byte[] = {0xAB};
+  const uint8_t word[] = {0xEF, 0xBE};
+  const uint8_t dword[] = {0xEF, 0xBE, 0xAD, 0xDE};
+  EXPECT_EQ(ApplyIoIn(old, byte), 0x11223344556677ABull);
+  EXPECT_EQ(ApplyIoIn(old, word), 0x112233445566BEEFull);
+  EXPECT_EQ(ApplyIoIn(old, dword), 0xDEADBEEFull);
+}
+
 TEST(ApplyMmioRead, MergesLikeX86) {
   auto rd = [](const std::vector<uint8_t>& bytes) {
     return *DecodeMmioInstruction(bytes, X86Mode::kLong64);

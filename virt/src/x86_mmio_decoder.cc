@@ -214,6 +214,15 @@ uint64_t ApplyMmioRead(const MmioInstruction& insn, uint64_t old_value, uint64_t
   return (old_value & ~Mask(insn.register_width)) | value;
 }
 
+uint64_t ApplyIoIn(uint64_t old_rax, std::span<const uint8_t> data) {
+  uint64_t value = 0;
+  const size_t n = data.size() < 4 ? data.size() : 4;
+  for (size_t i = 0; i < n; ++i) value |= uint64_t{data[i]} << (8 * i);
+  if (n >= 4) return value;
+  const uint64_t mask = (uint64_t{1} << (8 * n)) - 1;
+  return (old_rax & ~mask) | value;
+}
+
 uint64_t MmioWriteValue(const MmioInstruction& insn, uint64_t register_value) {
   if (insn.operand == MmioOperand::kImmediate) return insn.immediate & Mask(insn.width);
   if (insn.high_byte) return (register_value >> 8) & 0xFF;

@@ -182,15 +182,7 @@ Status MshvVcpu::CompleteIoIn(std::span<const uint8_t> data) {
                        "got " + std::to_string(data.size()) + " bytes, the IN wants " +
                            std::to_string(pending_io_.size));
   }
-  uint64_t value = 0;
-  std::memcpy(&value, data.data(), data.size());
-  // IN AL / AX keep the rest of RAX; IN EAX zero-extends into RAX like any 32-bit write.
-  uint64_t rax = value;
-  if (pending_io_.size < 4) {
-    const uint64_t mask = (uint64_t{1} << (8 * pending_io_.size)) - 1;
-    rax = (pending_io_.rax & ~mask) | value;
-  }
-  if (Status s = SetRegisterAndRip(HV_X64_REGISTER_RAX, rax,
+  if (Status s = SetRegisterAndRip(HV_X64_REGISTER_RAX, ApplyIoIn(pending_io_.rax, data),
                                    pending_io_.rip + pending_io_.instruction_length);
       !s) {
     return s;  // still pending: the caller may retry

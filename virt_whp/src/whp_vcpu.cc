@@ -219,15 +219,9 @@ Status WhpVcpu::CompleteIoIn(std::span<const uint8_t> data) {
                        "got " + std::to_string(data.size()) + " bytes, the IN wants " +
                            std::to_string(pending_io_size_));
   }
-  uint64_t value = 0;
-  std::memcpy(&value, data.data(), data.size());
-  // IN AL / AX keep the rest of RAX; IN EAX zero-extends into RAX like any 32-bit write.
-  uint64_t rax = value;
-  if (pending_io_size_ < 4) {
-    const uint64_t mask = (uint64_t{1} << (8 * pending_io_size_)) - 1;
-    rax = (pending_io_rax_ & ~mask) | value;
-  }
-  if (Status s = SetRegisterAndRip(WHvX64RegisterRax, rax, pending_rip_); !s) {
+  if (Status s = SetRegisterAndRip(WHvX64RegisterRax, ApplyIoIn(pending_io_rax_, data),
+                                   pending_rip_);
+      !s) {
     return s;  // still pending: the caller may retry
   }
   pending_ = Pending::kNone;

@@ -62,6 +62,11 @@ uint64_t ApplyMmioRead(const MmioInstruction& insn, uint64_t old_value, uint64_t
 // (bits 15:8 for AH..BH), given the register's full value.
 uint64_t MmioWriteValue(const MmioInstruction& insn, uint64_t register_value);
 
+// RAX after an IN of `data` (1, 2 or 4 bytes, little-endian) into a register that held
+// `old_rax`: IN AL / AX keep the other bits, IN EAX zero-extends like any 32-bit write. For
+// backends that complete port reads themselves (MSHV, WHP).
+uint64_t ApplyIoIn(uint64_t old_rax, std::span<const uint8_t> data);
+
 // Whether ApplyMmioRead needs the register's old value (8- and 16-bit destinations).
 inline bool MmioReadNeedsOldValue(const MmioInstruction& insn) {
   return insn.register_width < 4;
