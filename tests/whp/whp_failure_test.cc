@@ -81,7 +81,9 @@ TEST_P(WhpFailureTest, AFailingCallIsReportedAndLeaksNothing) {
   const bool teardown = m == "DeletePartition" || m == "DeleteVirtualProcessor" ||
                         m == "CancelRunVirtualProcessor" || m == "CloseHandle" ||
                         m == "DeleteTrigger";
-  if (!teardown) EXPECT_GE(failures, 1) << "the failure of " << m << " was swallowed";
+  if (!teardown) {
+    EXPECT_GE(failures, 1) << "the failure of " << m << " was swallowed";
+  }
   if (m == "DeletePartition") {
     // Deleting failed: the partition is reported and stays; everything else is gone.
     EXPECT_EQ(fake.live_partitions().size(), 1u);
