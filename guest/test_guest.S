@@ -8,12 +8,20 @@
  *      ECHO_PORT;
  *   4. mode 0: cli; hlt (a HaltExit when the partition has no in-kernel irqchip);
  *      mode 1: enables its local APIC, says READY_PORT, then waits with sti; hlt. Each
- *      interrupt reports its vector (found in the APIC in-service register) to VECTOR_PORT,
- *      EOIs, resets the stack and jumps back to the wait loop. It never IRETs: on AMD hosts an
- *      IRET right after an emulated xAPIC access can fail KVM's emulator;
+ *      interrupt reports its vector to VECTOR_PORT, EOIs, resets the stack and jumps back to
+ *      the wait loop. The vector comes from the IDT entry taken (one 8-byte stub per vector
+ *      loads its own number), never from reading the APIC back: a paravirtualised KVM may
+ *      deliver on the right vector yet read the in-service register as 0. An exception
+ *      (vector < 32) reports EXCEPTION_BASE + vector and is not EOI'd. It never IRETs: on AMD
+ *      hosts an IRET right after an emulated xAPIC access can fail KVM's emulator;
  *      mode 2: spins forever without exits (for cancellation tests);
  *      mode 3: loops `out %al, $LOOP_PORT` forever, one PIO exit per iteration (for the
- *      exit round-trip benchmark).
+ *      exit round-trip benchmark);
+ *      mode 4: as mode 1, then executes `ud2` right after READY_PORT (the handler reports
+ *      EXCEPTION_BASE + 6, then the guest waits for interrupts as in mode 1).
+ *
+ * Layout: the image (code, then the 256 stubs) must end below IDT_BASE; `.org` at the end makes
+ * the build fail if it ever grows past it. Stack below STACK_TOP.
  */
         .set HELLO_PORT,  0x10
         .set MODE_PORT,   0x11
@@ -22,12 +30,13 @@
         .set VECTOR_PORT, 0x14
         .set LOOP_PORT,   0x15
         .set MMIO_ADDR,   0xd0000000
-        .set IDT_BASE,    0x2000
+        .set LOAD_ADDR,   0x1000
+        .set IDT_BASE,    0x3000
         .set STACK_TOP,   0x9000
         .set APIC_SVR,    0xfee000f0
         .set APIC_EOI,    0xfee000b0
-        .set APIC_ISR,    0xfee00100
-        .set NO_VECTOR,   0x100
+        .set EXCEPTION_BASE, 0x100
+        .set STUB_SIZE,   8
 
         .code32
         .text
@@ -44,18 +53,19 @@ reload:
         mov     %ax, %ss
         mov     $STACK_TOP, %esp
 
-        /* 256 32-bit interrupt gates, all to `handler`. */
+        /* 256 32-bit interrupt gates, gate n to stub n. */
         mov     $IDT_BASE, %edi
         mov     $256, %ecx
-        mov     $handler, %eax
+        mov     $stubs, %eax
+fill_idt:
         mov     %eax, %edx
         shr     $16, %edx
-fill_idt:
         mov     %ax, (%edi)
         movw    $0x08, 2(%edi)
         movw    $0x8e00, 4(%edi)
         mov     %dx, 6(%edi)
         add     $8, %edi
+        add     $STUB_SIZE, %eax
         loop    fill_idt
         lidt    idt_desc
 
@@ -84,6 +94,8 @@ say_hello:
         je      spin
         cmp     $3, %ebx
         je      out_loop
+        cmp     $4, %ebx
+        je      interrupts
         cli
         hlt
         jmp     .
@@ -102,6 +114,9 @@ interrupts:
         movl    $0x1ff, APIC_SVR        /* APIC software-enabled, spurious vector 0xff */
         mov     $READY_PORT, %dx
         out     %al, %dx
+        cmp     $4, %ebx
+        jne     idle
+        ud2                             /* #UD: vector 6, reported as an exception */
 idle:
         mov     $STACK_TOP, %esp
         sti
@@ -109,27 +124,18 @@ idle:
         jmp     idle
 
 handler:
-        /* The in-service vector is the highest set bit of ISR words 7..0. */
-        mov     $7, %ecx
-find_isr:
-        mov     %ecx, %edx
-        shl     $4, %edx
-        mov     APIC_ISR(%edx), %eax
-        test    %eax, %eax
-        jnz     found
-        dec     %ecx
-        jns     find_isr
-        mov     $NO_VECTOR, %eax        /* an exception, not an APIC interrupt */
-        mov     $VECTOR_PORT, %dx
-        out     %eax, %dx
-        jmp     idle
-found:
-        bsr     %eax, %eax
-        shl     $5, %ecx
-        add     %ecx, %eax
+        /* %al: the vector, from the stub. */
+        movzbl  %al, %eax
+        cmp     $32, %eax
+        jb      exception
         mov     $VECTOR_PORT, %dx
         out     %eax, %dx
         movl    $0, APIC_EOI
+        jmp     idle
+exception:
+        add     $EXCEPTION_BASE, %eax
+        mov     $VECTOR_PORT, %dx
+        out     %eax, %dx
         jmp     idle
 
         .p2align 3
@@ -147,3 +153,17 @@ idt_desc:
 hello:
         .ascii  "hello from the guest\n"
 hello_end:
+
+        /* Stub n: `mov $n, %al; jmp handler`, padded to STUB_SIZE bytes. */
+        .p2align 3
+stubs:
+        .set    vec, 0
+        .rept   256
+        .p2align 3
+        mov     $vec, %al
+        jmp     handler
+        .set    vec, vec + 1
+        .endr
+
+        /* Fails to assemble if the image would reach the IDT. */
+        .org    IDT_BASE - LOAD_ADDR

@@ -13,17 +13,22 @@ inline constexpr uint16_t kHelloPort = 0x10;   // OUT, 1 byte per character
 inline constexpr uint16_t kModePort = 0x11;    // IN, 4 bytes: the mode below
 inline constexpr uint16_t kEchoPort = 0x12;    // OUT, 4 bytes: the value read from kMmioAddress
 inline constexpr uint16_t kReadyPort = 0x13;   // OUT: APIC enabled, waiting for interrupts
-inline constexpr uint16_t kVectorPort = 0x14;  // OUT, 4 bytes: the vector taken (0x100: none)
+inline constexpr uint16_t kVectorPort = 0x14;  // OUT, 4 bytes: the vector taken (see below)
 inline constexpr uint16_t kLoopPort = 0x15;    // OUT, 1 byte, over and over (kModeOutLoop)
 inline constexpr uint64_t kMmioAddress = 0xd0000000;
-inline constexpr uint32_t kNoVector = 0x100;
+// The guest knows a vector from the IDT entry it came through, not from the APIC. It reports an
+// interrupt (vector >= 32) as the vector and EOIs it; an exception (vector < 32) as
+// kExceptionBase + vector, without an EOI.
+inline constexpr uint32_t kExceptionBase = 0x100;
 
 inline constexpr uint32_t kModeHalt = 0;        // cli; hlt after the MMIO echo
 inline constexpr uint32_t kModeInterrupts = 1;  // enable the APIC and report interrupts
 inline constexpr uint32_t kModeSpin = 2;        // say kReadyPort, then spin without exits
 inline constexpr uint32_t kModeOutLoop = 3;     // `out %al, $kLoopPort` forever: one exit each
+inline constexpr uint32_t kModeException = 4;   // as kModeInterrupts, with a #UD after kReadyPort
 
 inline constexpr uint64_t kLoadAddress = 0x1000;
+inline constexpr uint64_t kIdtBase = 0x3000;      // the image ends below it (checked when built)
 inline constexpr uint64_t kMemorySize = 2 << 20;  // the guest uses 0x1000-0x9000
 
 // The assembled guest image, to be copied to kLoadAddress.

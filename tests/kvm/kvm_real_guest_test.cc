@@ -72,6 +72,22 @@ TEST_F(KvmRealGuestTest, RequestMsiIsTakenByTheGuest) {
   EXPECT_FALSE(partition->RequestMsi({0xfed00000, 0x61}));
 }
 
+// The guest tells vectors apart by the IDT entry taken, so an exception and an interrupt each
+// report their own vector, and nothing depends on reading the APIC back.
+TEST_F(KvmRealGuestTest, GuestTellsAnExceptionFromAnInterrupt) {
+  auto partition = NewPartition(/*irqchip=*/true);
+  ASSERT_NE(partition, nullptr);
+  auto driver = StartInterruptGuest(*partition, guest::kModeException);
+  ASSERT_NE(driver, nullptr);
+  Watchdog watchdog(driver->vcpu());
+
+  EXPECT_EQ(Vector(driver->RunToVector()), guest::kExceptionBase + 6);  // #UD
+  for (uint8_t v : {0x20, 0x61, 0xfe}) {  // lowest interrupt vector, a middle one, the highest
+    ASSERT_TRUE(partition->RequestMsi(MsiMessage::Fixed(0, v)));
+    EXPECT_EQ(Vector(driver->RunToVector()), v);
+  }
+}
+
 TEST_F(KvmRealGuestTest, IrqfdRouteDeliversRetargetsMasksAndDrops) {
   auto partition = NewPartition(/*irqchip=*/true);
   ASSERT_NE(partition, nullptr);

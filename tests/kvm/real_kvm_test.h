@@ -65,9 +65,10 @@ class RealKvmTest : public ::testing::Test {
     return p ? std::move(*p) : nullptr;
   }
 
-  // Runs a mode-1 guest up to its "ready for interrupts" OUT.
-  std::unique_ptr<guest::GuestDriver> StartInterruptGuest(Partition& partition) {
-    auto driver = guest::GuestDriver::Create(partition, guest::kModeInterrupts, kRealMmioValue);
+  // Runs a mode-1 (or `mode`) guest up to its "ready for interrupts" OUT.
+  std::unique_ptr<guest::GuestDriver> StartInterruptGuest(
+      Partition& partition, uint32_t mode = guest::kModeInterrupts) {
+    auto driver = guest::GuestDriver::Create(partition, mode, kRealMmioValue);
     EXPECT_TRUE(driver) << driver.error().Message();
     if (!driver) return nullptr;
     auto exit = (*driver)->RunToEvent();
