@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <memory>
 
+#include "virt/irq_lines.h"
 #include "virt/irqfd.h"
 #include "virt/memory_region.h"
 #include "virt/msi_message.h"
+#include "virt/partition_cpuid.h"
 #include "virt/result.h"
 #include "virt/vcpu.h"
 
@@ -17,6 +19,10 @@ struct PartitionConfig {
   // An in-kernel interrupt controller (LAPIC/IOAPIC). Needed for MSIs and IrqFd; without it HLT
   // exits to the VMM as HaltExit.
   bool irqchip = true;
+  // An in-kernel i8254 PIT on ports 0x40-0x43 (and a dummy speaker port 0x61), wired to line 0
+  // (KVM_CREATE_PIT2). Needs irqchip. Backends without one (MSHV, WHP) fail CreatePartition
+  // with kUnavailable naming the PIT; without irqchip the answer is kInvalidArgument.
+  bool pit = false;
 };
 
 // A VM. Thread-safe. Destroying it releases every kernel object at once (no per-route
@@ -33,7 +39,11 @@ class Partition {
   // otherwise. Its slot is reused by later maps.
   virtual Status UnmapMemory(uint64_t guest_address, uint64_t size) = 0;
 
-  // Creates vCPU `index` (< PartitionConfig::vcpu_count) with the host's supported CPUID.
+  // Creates vCPU `index` (< PartitionConfig::vcpu_count) with its default CPUID (the host's
+  // supported set with the APIC ID leaves set to `index`; see PartitionCpuid). With an irqchip,
+  // vCPU 0 is the boot processor and starts runnable; the others are application processors
+  // that wait for INIT/SIPI (MpState::kUninitialized): drive each from its own thread and do
+  // not set their registers.
   virtual Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) = 0;
 
   // Injects one MSI (KVM_SIGNAL_MSI ...). true when delivered, false when the guest blocked it
@@ -42,6 +52,13 @@ class Partition {
 
   // The irqfd capability, or nullptr when the backend has none (or no irqchip).
   virtual IrqFd* irqfd() = 0;
+
+  // The CPUID query, or nullptr when the backend cannot tell what its guests may see.
+  virtual PartitionCpuid* cpuid() { return nullptr; }
+
+  // The legacy interrupt lines, or nullptr when the hypervisor has no in-kernel IOAPIC/PIC
+  // (MSHV, WHP, or KVM without irqchip).
+  virtual IrqLines* irq_lines() { return nullptr; }
 };
 
 }  // namespace virt

@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <span>
 
+#include "virt/mp_state.h"
 #include "virt/registers.h"
 #include "virt/result.h"
+#include "virt/vcpu_cpuid.h"
 #include "virt/vcpu_exit.h"
 
 namespace virt {
@@ -20,7 +22,10 @@ class Vcpu {
   virtual uint32_t index() const = 0;
 
   // Enters the guest until the next exit the VMM must handle and decodes it (KVM_RUN /
-  // MSHV_RUN_VP / WHvRunVirtualProcessor). A Cancel before or during the call makes it return
+  // MSHV_RUN_VP / WHvRunVirtualProcessor). On an application processor that waits for INIT/SIPI
+  // (MpState::kUninitialized) it blocks in the hypervisor until the boot processor starts it,
+  // then runs the guest from the SIPI vector; it returns no exit for the wait itself (transient
+  // EINTR/EAGAIN are retried). A Cancel before or during the call makes it return
   // CancelledExit once; the cancel is consumed by that return. Data referenced by an IoExit is
   // valid until the next Run.
   virtual Result<VcpuExit> Run() = 0;
@@ -52,6 +57,12 @@ class Vcpu {
   virtual Status GetMsrs(std::span<MsrEntry> msrs) = 0;
   // Writes every entry in one call (KVM_SET_MSRS); fails naming the first refused MSR.
   virtual Status SetMsrs(std::span<const MsrEntry> msrs) = 0;
+
+  // Optional capabilities; nullptr where the backend has none.
+  // Per-vCPU CPUID (see VcpuCpuid).
+  virtual VcpuCpuid* cpuid() { return nullptr; }
+  // The INIT/SIPI multiprocessor state (see VcpuMpState).
+  virtual VcpuMpState* mp_state() { return nullptr; }
 };
 
 }  // namespace virt

@@ -1,0 +1,107 @@
+// Cpuid: a vCPU's CPUID table as a value (entries, lookup, feature bits, APIC ID leaves).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "virt/result.h"
+
+namespace virt {
+
+// One CPUID leaf as the guest sees it: CPUID(function, index) -> eax..edx. `index` matters only
+// with kCpuidIndexSignificant (leaves with sub-leaves: 4, 7, 0xB, 0xD, 0x1F ...); otherwise
+// every index of `function` answers with this entry. Same meaning as kvm_cpuid_entry2.
+struct CpuidEntry {
+  uint32_t function = 0;
+  uint32_t index = 0;
+  uint32_t flags = 0;  // kCpuidIndexSignificant or 0
+  uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
+  bool operator==(const CpuidEntry&) const = default;
+};
+
+// CpuidEntry::flags: the entry applies to its `index` only (KVM_CPUID_FLAG_SIGNIFCANT_INDEX).
+inline constexpr uint32_t kCpuidIndexSignificant = 1;
+
+enum class CpuidRegister : uint8_t { kEax, kEbx, kEcx, kEdx };
+
+// One feature bit: CPUID(function, index).reg[bit].
+struct CpuidFeature {
+  uint32_t function = 0;
+  uint32_t index = 0;
+  CpuidRegister reg = CpuidRegister::kEax;
+  uint8_t bit = 0;
+  const char* name = "";  // as `virt-run --cpu` spells it
+  bool operator==(const CpuidFeature& o) const {
+    return function == o.function && index == o.index && reg == o.reg && bit == o.bit;
+  }
+};
+
+// The feature bits VMMs toggle most often.
+namespace cpuid_feature {
+inline constexpr CpuidFeature kX2Apic{1, 0, CpuidRegister::kEcx, 21, "x2apic"};
+inline constexpr CpuidFeature kTscDeadline{1, 0, CpuidRegister::kEcx, 24, "tsc-deadline"};
+inline constexpr CpuidFeature kHypervisor{1, 0, CpuidRegister::kEcx, 31, "hypervisor"};
+inline constexpr CpuidFeature kPcid{1, 0, CpuidRegister::kEcx, 17, "pcid"};
+inline constexpr CpuidFeature kXsave{1, 0, CpuidRegister::kEcx, 26, "xsave"};
+inline constexpr CpuidFeature kAvx{1, 0, CpuidRegister::kEcx, 28, "avx"};
+inline constexpr CpuidFeature kApic{1, 0, CpuidRegister::kEdx, 9, "apic"};
+inline constexpr CpuidFeature kSmep{7, 0, CpuidRegister::kEbx, 7, "smep"};
+inline constexpr CpuidFeature kSmap{7, 0, CpuidRegister::kEbx, 20, "smap"};
+inline constexpr CpuidFeature kUmip{7, 0, CpuidRegister::kEcx, 2, "umip"};
+inline constexpr CpuidFeature kPku{7, 0, CpuidRegister::kEcx, 3, "pku"};
+inline constexpr CpuidFeature kLa57{7, 0, CpuidRegister::kEcx, 16, "la57"};
+inline constexpr CpuidFeature kNx{0x80000001, 0, CpuidRegister::kEdx, 20, "nx"};
+inline constexpr CpuidFeature kRdtscp{0x80000001, 0, CpuidRegister::kEdx, 27, "rdtscp"};
+}  // namespace cpuid_feature
+
+// Every feature above, for lookups by name.
+std::span<const CpuidFeature> KnownCpuidFeatures();
+// The known feature spelled `name` ("x2apic", "tsc-deadline", ...), or nullopt.
+std::optional<CpuidFeature> FindCpuidFeature(std::string_view name);
+
+// A CPUID table: what KVM_GET_SUPPORTED_CPUID returns and KVM_SET_CPUID2 takes. Entries keep
+// the order they were given in; (function, index) pairs are unique. A plain value: copy it,
+// edit it, compare it.
+class Cpuid {
+ public:
+  Cpuid() = default;
+  // Later duplicates of a (function, index) pair replace earlier ones.
+  explicit Cpuid(std::span<const CpuidEntry> entries);
+
+  std::span<const CpuidEntry> entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+
+  // The entry CPUID(function, index) answers with: an exact (function, index) match, or the
+  // entry of `function` without kCpuidIndexSignificant. nullptr when there is none (the
+  // hypervisor then answers with zeros or its own fallback).
+  const CpuidEntry* Find(uint32_t function, uint32_t index = 0) const;
+  CpuidEntry* Find(uint32_t function, uint32_t index = 0);
+
+  // Adds `entry`, or replaces the one with the same function and index.
+  void Set(const CpuidEntry& entry);
+  // Removes the entry for (function, index); false when there was none.
+  bool Remove(uint32_t function, uint32_t index = 0);
+
+  // Whether the feature bit is set (false when its leaf is absent).
+  bool Has(const CpuidFeature& feature) const;
+  // Sets or clears the feature bit. kNotFound (naming the leaf) when the table has no entry for
+  // it: a VMM cannot show a feature the hypervisor does not report. Nothing changes on error.
+  Status SetFeature(const CpuidFeature& feature, bool on);
+
+  // Makes the table describe the vCPU with this APIC ID: leaf 1 EBX[31:24] (the low 8 bits)
+  // and EDX of every sub-leaf of 0xB and 0x1F (the x2APIC ID). Leaves that are absent stay so.
+  void SetApicId(uint32_t apic_id);
+  // The initial APIC ID the table reports (leaf 0xB EDX when present, else leaf 1 EBX[31:24]).
+  std::optional<uint32_t> ApicId() const;
+
+  bool operator==(const Cpuid&) const = default;
+
+ private:
+  std::vector<CpuidEntry> entries_;
+};
+
+}  // namespace virt

@@ -1,0 +1,119 @@
+// Cpuid: lookup and editing of a CPUID table, and the named feature bits.
+#include "virt/cpuid.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+namespace virt {
+namespace {
+
+constexpr CpuidFeature kKnown[] = {
+    cpuid_feature::kX2Apic, cpuid_feature::kTscDeadline, cpuid_feature::kHypervisor,
+    cpuid_feature::kPcid,   cpuid_feature::kXsave,       cpuid_feature::kAvx,
+    cpuid_feature::kApic,   cpuid_feature::kSmep,        cpuid_feature::kSmap,
+    cpuid_feature::kUmip,   cpuid_feature::kPku,         cpuid_feature::kLa57,
+    cpuid_feature::kNx,     cpuid_feature::kRdtscp,
+};
+
+uint32_t& Reg(CpuidEntry& e, CpuidRegister r) {
+  switch (r) {
+    case CpuidRegister::kEax: return e.eax;
+    case CpuidRegister::kEbx: return e.ebx;
+    case CpuidRegister::kEcx: return e.ecx;
+    case CpuidRegister::kEdx: break;
+  }
+  return e.edx;
+}
+
+uint32_t Reg(const CpuidEntry& e, CpuidRegister r) { return Reg(const_cast<CpuidEntry&>(e), r); }
+
+bool SameSlot(const CpuidEntry& a, uint32_t function, uint32_t index) {
+  return a.function == function && a.index == index;
+}
+
+}  // namespace
+
+std::span<const CpuidFeature> KnownCpuidFeatures() { return kKnown; }
+
+std::optional<CpuidFeature> FindCpuidFeature(std::string_view name) {
+  for (const CpuidFeature& f : kKnown) {
+    if (name == f.name) return f;
+  }
+  return std::nullopt;
+}
+
+Cpuid::Cpuid(std::span<const CpuidEntry> entries) {
+  entries_.reserve(entries.size());
+  for (const CpuidEntry& e : entries) Set(e);
+}
+
+const CpuidEntry* Cpuid::Find(uint32_t function, uint32_t index) const {
+  const CpuidEntry* any_index = nullptr;
+  for (const CpuidEntry& e : entries_) {
+    if (e.function != function) continue;
+    if ((e.flags & kCpuidIndexSignificant) == 0) {
+      if (any_index == nullptr) any_index = &e;
+      continue;
+    }
+    if (e.index == index) return &e;
+  }
+  return any_index;
+}
+
+CpuidEntry* Cpuid::Find(uint32_t function, uint32_t index) {
+  return const_cast<CpuidEntry*>(std::as_const(*this).Find(function, index));
+}
+
+void Cpuid::Set(const CpuidEntry& entry) {
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const CpuidEntry& e) {
+    return SameSlot(e, entry.function, entry.index);
+  });
+  if (it != entries_.end()) {
+    *it = entry;
+  } else {
+    entries_.push_back(entry);
+  }
+}
+
+bool Cpuid::Remove(uint32_t function, uint32_t index) {
+  auto it = std::find_if(entries_.begin(), entries_.end(),
+                         [&](const CpuidEntry& e) { return SameSlot(e, function, index); });
+  if (it == entries_.end()) return false;
+  entries_.erase(it);
+  return true;
+}
+
+bool Cpuid::Has(const CpuidFeature& feature) const {
+  const CpuidEntry* e = Find(feature.function, feature.index);
+  return e != nullptr && ((Reg(*e, feature.reg) >> feature.bit) & 1u) != 0;
+}
+
+Status Cpuid::SetFeature(const CpuidFeature& feature, bool on) {
+  CpuidEntry* e = Find(feature.function, feature.index);
+  if (e == nullptr) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "no CPUID leaf 0x%x.%u for feature %s", feature.function,
+                  feature.index, feature.name);
+    return Error::Make(ErrorCode::kNotFound, "Cpuid::SetFeature", buf);
+  }
+  uint32_t& r = Reg(*e, feature.reg);
+  const uint32_t mask = 1u << feature.bit;
+  r = on ? (r | mask) : (r & ~mask);
+  return Ok();
+}
+
+void Cpuid::SetApicId(uint32_t apic_id) {
+  for (CpuidEntry& e : entries_) {
+    if (e.function == 1) e.ebx = (e.ebx & 0x00FFFFFFu) | ((apic_id & 0xFFu) << 24);
+    if (e.function == 0xB || e.function == 0x1F) e.edx = apic_id;
+  }
+}
+
+std::optional<uint32_t> Cpuid::ApicId() const {
+  if (const CpuidEntry* e = Find(0xB, 0)) return e->edx;
+  if (const CpuidEntry* e = Find(1, 0)) return e->ebx >> 24;
+  return std::nullopt;
+}
+
+}  // namespace virt
