@@ -37,6 +37,10 @@ class MshvPartition final : public Partition {
   // (MSHV does not report a blocked interrupt). kFailedPrecondition without an irqchip.
   Result<bool> RequestMsi(const MsiMessage& msi) override;
   IrqFd* irqfd() override;
+  // Always nullptr: the Microsoft hypervisor emulates only the LAPIC (MSHV_PT_BIT_LAPIC). There
+  // is no in-kernel IOAPIC or PIC, so there are no legacy lines to raise; a VMM that needs ISA
+  // interrupts emulates the IOAPIC itself and injects MSIs (RequestMsi / irqfd()).
+  IrqLines* irq_lines() override { return nullptr; }
 
  private:
   // MSHV has no slot numbers and no fixed limit on mappings.
