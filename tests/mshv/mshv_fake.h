@@ -148,5 +148,12 @@ mshv_run_vp IoPortMessage(const InterceptHeader& h, uint16_t port, uint8_t acces
 mshv_run_vp MemoryMessage(uint32_t type, const InterceptHeader& h, uint64_t gpa,
                           const std::vector<uint8_t>& instruction, uint8_t payload_size = 80);
 mshv_run_vp PlainMessage(uint32_t type, uint8_t payload_size);
+// HVMSG_X64_CPUID_INTERCEPT: the guest's EAX/ECX and the hypervisor's default result (payload
+// offsets 40..103).
+struct CpuidDefault {
+  uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0;
+};
+mshv_run_vp CpuidMessage(const InterceptHeader& h, uint64_t rax, uint64_t rcx,
+                         const CpuidDefault& result, uint8_t payload_size = 104);
 
 }  // namespace virt::mshv::test

@@ -66,4 +66,20 @@ mshv_run_vp PlainMessage(uint32_t type, uint8_t payload_size) {
   return run;
 }
 
+mshv_run_vp CpuidMessage(const InterceptHeader& h, uint64_t rax, uint64_t rcx,
+                         const CpuidDefault& result, uint8_t payload_size) {
+  mshv_run_vp run{};
+  PutHeaders(run.msg_buf, HVMSG_X64_CPUID_INTERCEPT, payload_size, h);
+  uint8_t* p = run.msg_buf + 16;
+  PutLe(p, 40, rax, 8);
+  PutLe(p, 48, rcx, 8);
+  PutLe(p, 56, 0x5555, 8);  // the guest's RDX and RBX: not inputs of CPUID
+  PutLe(p, 64, 0x6666, 8);
+  PutLe(p, 72, result.rax, 8);
+  PutLe(p, 80, result.rcx, 8);
+  PutLe(p, 88, result.rdx, 8);
+  PutLe(p, 96, result.rbx, 8);
+  return run;
+}
+
 }  // namespace virt::mshv::test
