@@ -17,6 +17,19 @@ void PutLe(uint8_t* buf, size_t offset, uint64_t value, size_t bytes) {
   for (size_t i = 0; i < bytes; ++i) buf[offset + i] = static_cast<uint8_t>(value >> (8 * i));
 }
 
+std::vector<uint8_t> SetRegistersInput(uint32_t vp_index,
+                                       std::initializer_list<std::pair<uint32_t, uint64_t>> regs) {
+  std::vector<uint8_t> in(16 + 32 * regs.size(), 0);
+  PutLe(in.data(), 8, vp_index, 4);
+  size_t i = 0;
+  for (auto [name, value] : regs) {
+    PutLe(in.data(), 16 + 32 * i, name, 4);
+    PutLe(in.data(), 16 + 32 * i + 16, value, 8);
+    ++i;
+  }
+  return in;
+}
+
 namespace {
 
 // Message header (16 bytes) + intercept header at payload offset 0 (message offset 16).
