@@ -21,9 +21,10 @@ namespace virt::mshv {
 // intercepted CPUID costs one exit to the vCPU thread and one HVCALL_SET_VP_REGISTERS.
 //
 // Not used: HVCALL_REGISTER_INTERCEPT_RESULT (0x0091, the cloud-hypervisor / QEMU route) lets
-// the hypervisor answer without an exit, but registrations cannot be withdrawn (no rollback for
-// a failed SetCpuid, no way to drop a leaf) and the TLFS does not specify its value/mask
-// semantics. Lives inside MshvVcpu and shares its thread rules.
+// the hypervisor answer without an exit, but a registration cannot be withdrawn (no rollback
+// for a failed SetCpuid, no way to drop a leaf again) and the TLFS page gives only its layout,
+// not how its per-register masks combine with the hypervisor's value. Lives inside MshvVcpu and
+// shares its thread rules.
 class MshvVcpuCpuid final : public VcpuCpuid {
  public:
   // `vp_fd` is the vCPU's fd (owned by MshvVcpu, which owns this object).
