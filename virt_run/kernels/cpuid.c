@@ -14,7 +14,8 @@
 struct seen {
   uint32_t leaf1_ecx, leaf1_apic_id, leafb_edx, lapic_id;
   int x2apic_fault;   /* wrmsr_safe's result enabling x2APIC, when tried */
-  uint32_t x2apic_id; /* MSR 0x802 after that, when it worked */
+  bool x2apic_on;     /* apic_enable(true) worked */
+  uint32_t x2apic_id; /* MSR 0x802 then */
 };
 static struct seen seen[MAX_CPUS];
 static bool has_leaf_b;
@@ -31,6 +32,7 @@ static void record(void) {
   if (x2apic_expected == 0) {
     s->x2apic_fault = wrmsr_safe(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_X2APIC);
   } else if (x2apic_expected == 1 && apic_enable(true)) {
+    s->x2apic_on = true;
     s->x2apic_id = apic_id();
     apic_enable(false);
   }
@@ -49,7 +51,10 @@ int main(int argc, char **argv) {
   (void)argv;
   uint64_t v;
   if (arg_u64("x2apic", &v)) x2apic_expected = v != 0;
-  has_leaf_b = cpuid(0, 0).a >= 0xb && cpuid(0xb, 0).b != 0;
+  uint32_t max_leaf = cpuid(0, 0).a;
+  has_leaf_b = max_leaf >= 0xb && cpuid(0xb, 0).b != 0;
+  struct cpuid b = cpuid(0xb, 0);
+  report_info("max basic leaf 0x%x; leaf 0xB.0 0x%x 0x%x 0x%x 0x%x", max_leaf, b.a, b.b, b.c, b.d);
   record();
   unsigned expected = smp_expected_cpus();
   unsigned n = smp_start(record);
@@ -64,7 +69,7 @@ int main(int argc, char **argv) {
            gp, n);
   } else if (x2apic_expected == 1) {
     unsigned ok = 0;
-    for (unsigned i = 0; i < n; ++i) ok += seen[i].x2apic_id == seen[i].leaf1_apic_id;
+    for (unsigned i = 0; i < n; ++i) ok += seen[i].x2apic_on && seen[i].x2apic_id == seen[i].leaf1_apic_id;
     report(ok == n, "x2APIC shown: enabled, its ID register matches CPUID on %u of %u CPUs", ok,
            n);
   }
