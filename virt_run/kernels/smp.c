@@ -1,5 +1,5 @@
 /* smp.c: SMP bring-up and IPIs. Brings up every AP (fw_cfg NB_CPUS) with INIT/SIPI/SIPI; each
- * AP records its APIC ID; the boot CPU then sends a fixed IPI to each AP in turn, a broadcast
+ * AP records its APIC ID and says it is online; the boot CPU then sends a fixed IPI to each AP in turn, a broadcast
  * to all but itself and one to itself, and every IPI must arrive on its vector at the right
  * CPU, exactly once. Options: apic=x2apic (every CPU in x2APIC mode), cpus=N (expected CPUs).
  */
@@ -18,7 +18,12 @@
 static volatile uint32_t lapic_id[MAX_CPUS]; /* each CPU's LAPIC ID register */
 static volatile uint32_t seen[3][MAX_CPUS];  /* [vector - IPI_VECTOR][cpu index] */
 
-static void record_lapic_id(void) { lapic_id[this_cpu()->index] = apic_id(); }
+/* Runs on each CPU as it comes up; an AP also says so itself, on the shared console. */
+static void record_lapic_id(void) {
+  struct cpu *c = this_cpu();
+  lapic_id[c->index] = apic_id();
+  if (c->index != 0) report_info("CPU %u: AP online, LAPIC ID %u", c->index, lapic_id[c->index]);
+}
 
 static void on_ipi(struct frame *f) {
   ++seen[f->vector - IPI_VECTOR][this_cpu()->index];
