@@ -10,6 +10,7 @@
 #include "setup.h"
 #include "smp.h"
 #include "wait.h"
+#include "x86.h"
 
 #define IPI_VECTOR 0x40
 #define BROADCAST_VECTOR 0x41
@@ -17,10 +18,12 @@
 
 static volatile uint32_t lapic_id[MAX_CPUS]; /* each CPU's LAPIC ID register */
 static volatile uint32_t seen[3][MAX_CPUS];  /* [vector - IPI_VECTOR][cpu index] */
+static volatile uint64_t up_tsc[MAX_CPUS];   /* TSC when each AP reached C code */
 
 /* Runs on each CPU as it comes up; an AP also says so itself, on the shared console. */
 static void record_lapic_id(void) {
   struct cpu *c = this_cpu();
+  up_tsc[c->index] = rdtsc();
   lapic_id[c->index] = apic_id();
   if (c->index != 0) report_info("CPU %u: AP online, LAPIC ID %u", c->index, lapic_id[c->index]);
 }
@@ -52,7 +55,12 @@ int main(int argc, char **argv) {
   }
   if (expected > MAX_CPUS) report_abort("NB_CPUS %u: this kernel handles %u", expected, MAX_CPUS);
   record_lapic_id();
+  uint64_t t0 = rdtsc();
   unsigned n = smp_start(record_lapic_id);
+  uint64_t last = t0;
+  for (unsigned i = 1; i < n; ++i) last = up_tsc[i] > last ? up_tsc[i] : last;
+  report_info("AP bring-up: the last of %u APs ran C code %lu TSC cycles after the INIT", n - 1,
+              last - t0);
   if (!report(n == expected, "%u of %u CPUs online after INIT/SIPI/SIPI (%s mode)", n, expected,
               x2 ? "x2APIC" : "xAPIC")) {
     return report_summary();
