@@ -1,7 +1,8 @@
-/* smp.c: SMP bring-up and IPIs. Brings up every AP (fw_cfg NB_CPUS) with INIT/SIPI/SIPI; each
- * AP records its APIC ID and says it is online; the boot CPU then sends a fixed IPI to each AP in turn, a broadcast
- * to all but itself and one to itself, and every IPI must arrive on its vector at the right
- * CPU, exactly once. Options: apic=x2apic (every CPU in x2APIC mode), cpus=N (expected CPUs).
+/* smp.c: SMP bring-up and IPIs. Brings up every AP (fw_cfg NB_CPUS) with INIT/SIPI/SIPI;
+ * each AP records its APIC ID and says it is online; the boot CPU then sends a fixed IPI to
+ * each AP in turn, a broadcast to all but itself and one to itself, and every IPI must arrive
+ * on its vector at the right CPU, exactly once. Options: apic=x2apic (every CPU in x2APIC
+ * mode), cpus=N (expected CPUs).
  */
 #include "apic.h"
 #include "cpu.h"
