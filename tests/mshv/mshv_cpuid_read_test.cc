@@ -121,7 +121,9 @@ TEST_F(MshvCpuidReadTest, LargeRangesAreCappedAndSplitIntoBatches) {
   size_t leaves = 0;
   for (size_t i = 1; i < fake_.hvcalls().size(); ++i) {
     const Pairs p = Leaves(fake_.hvcalls()[i], 0);
-    if (i + 1 < fake_.hvcalls().size()) EXPECT_EQ(p.size(), kMaxCpuidLeavesPerCall);
+    if (i + 1 < fake_.hvcalls().size()) {
+      EXPECT_EQ(p.size(), kMaxCpuidLeavesPerCall);
+    }
     leaves += p.size();
   }
   size_t want = 0;  // 0x1..0x3F and 0x80000001..0x8000003F, sub-leaf functions expanded

@@ -71,7 +71,9 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     const bool set = vcpu.cpuid()->SetCpuid(table).has_value();
     if (!set && before) {
       auto after = vcpu.cpuid()->GetCpuid();
-      if (after) EXPECT_EQ(*after, *before);
+      if (after) {
+        EXPECT_EQ(*after, *before);
+      }
     }
     if (set) {
       auto after = vcpu.cpuid()->GetCpuid();
@@ -80,7 +82,9 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     }
     (void)partition.cpuid()->SupportedCpuid();
     (void)partition.cpuid()->DefaultCpuid(1);
-    if (auto state = vcpu.mp_state()->GetMpState()) EXPECT_EQ(*state, MpState::kRunnable);
+    if (auto state = vcpu.mp_state()->GetMpState()) {
+      EXPECT_EQ(*state, MpState::kRunnable);
+    }
     (void)vcpu.mp_state()->SetMpState(MpState::kRunnable);
 
     for (int i = 0; i < 6; ++i) {
@@ -103,11 +107,15 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     if (set && vp->registers.count(HV_X64_REGISTER_RCX)) {
       // The CPUID intercept, if answered, came from the table: x2APIC hidden.
       const uint64_t rcx = vp->registers[HV_X64_REGISTER_RCX].low;
-      if (rcx != 0) EXPECT_EQ(rcx & (1u << 21), 0u);
+      if (rcx != 0) {
+        EXPECT_EQ(rcx & (1u << 21), 0u);
+      }
     }
   }
   if (auto ap = partition.CreateVcpu(1)) {
-    if (auto state = (*ap)->mp_state()->GetMpState()) EXPECT_EQ(*state, MpState::kUninitialized);
+    if (auto state = (*ap)->mp_state()->GetMpState()) {
+      EXPECT_EQ(*state, MpState::kUninitialized);
+    }
     (void)(*ap)->mp_state()->SetMpState(MpState::kHalted);
   }
 
