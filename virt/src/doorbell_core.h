@@ -5,12 +5,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
+#include <shared_mutex>  // std::shared_lock
 #include <unordered_map>
 #include <vector>
 
 #include "virt/doorbell_ops.h"
 #include "virt/doorbells.h"
+#include "shared_mutex.h"
 
 namespace virt {
 
@@ -52,7 +53,7 @@ class DoorbellCore {
 
   Status CheckAlive(const char* op) const;
 
-  std::shared_mutex mu_;
+  SharedMutex mu_;
   const std::unique_ptr<DoorbellOps> ops_;
   const bool any_length_;
   bool alive_ = true;                                           // guarded by mu_
