@@ -1,6 +1,8 @@
 // GsiTable: O(1) GSI allocation over a free stack.
 #include "virt/gsi_table.h"
 
+#include <algorithm>
+
 #include <string>
 
 namespace virt {
@@ -55,6 +57,23 @@ Result<Gsi> GsiTable::Allocate() {
   }
   const Gsi gsi = free_.back();
   free_.pop_back();
+  state_[gsi] = kAllocated;
+  ++allocated_;
+  return gsi;
+}
+
+Result<Gsi> GsiTable::AllocateAt(Gsi gsi) {
+  if (gsi >= capacity() || state_[gsi] == kReserved) {
+    return Error::Make(ErrorCode::kInvalidArgument, "GsiTable::AllocateAt",
+                       "GSI " + std::to_string(gsi) + (gsi >= capacity() ? " out of range"
+                                                                           : " is reserved"));
+  }
+  if (state_[gsi] == kAllocated) {
+    return Error::Make(ErrorCode::kFailedPrecondition, "GsiTable::AllocateAt",
+                       "GSI " + std::to_string(gsi) + " is in use");
+  }
+  // Keep the stack's order for the others: the next Allocate hands out what it would have.
+  free_.erase(std::find(free_.begin(), free_.end(), gsi));
   state_[gsi] = kAllocated;
   ++allocated_;
   return gsi;

@@ -27,6 +27,16 @@ Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() {
   return std::unique_ptr<IrqFdRoute>(new KernelIrqFdRoute(core_, *gsi, std::move(*event)));
 }
 
+Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
+  auto event = Event::Create();
+  if (!event) return event.error();
+  auto got = core_->AllocateGsiAt(gsi);
+  if (!got) return got.error();
+  return std::unique_ptr<IrqFdRoute>(new KernelIrqFdRoute(core_, *got, std::move(*event)));
+}
+
+Result<std::vector<RouteState>> KernelIrqFd::Routes() const { return core_->Routes(); }
+
 void KernelIrqFd::BeginBatch() { core_->BeginBatch(); }
 Status KernelIrqFd::EndBatch() { return core_->EndBatch(); }
 void KernelIrqFd::SetErrorHandler(ErrorHandler handler) {

@@ -27,6 +27,27 @@ Result<Gsi> KernelIrqFdCore::AllocateGsi() {
   return gsis_.Allocate();
 }
 
+Result<Gsi> KernelIrqFdCore::AllocateGsiAt(Gsi gsi) {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::NewRouteAt"); !s) return s.error();
+  return gsis_.AllocateAt(gsi);
+}
+
+Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::Routes"); !s) return s.error();
+  std::vector<RouteState> out;
+  for (Gsi gsi = 0; gsi < gsis_.capacity(); ++gsi) {
+    if (!gsis_.IsAllocated(gsi)) continue;
+    if (std::find(free_after_push_.begin(), free_after_push_.end(), gsi) !=
+        free_after_push_.end()) {
+      continue;  // dropped, its GSI waits for the next push
+    }
+    out.push_back({gsi, table_.Get(gsi)});
+  }
+  return out;
+}
+
 Status KernelIrqFdCore::Assign(Gsi gsi, Slot& slot) {
   if (Status s = ops_->Assign(gsi, slot.event_fd, slot.resample_fd); !s) return s;
   slot.armed = true;

@@ -25,6 +25,8 @@ class KernelIrqFdCore {
   const KernelIrqFd::Options& options() const { return options_; }
 
   Result<Gsi> AllocateGsi();
+  Result<Gsi> AllocateGsiAt(Gsi gsi);
+  Result<std::vector<RouteState>> Routes();
   // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI).
   Status SetMsi(Gsi gsi, int event_fd, int resample_fd, const MsiMessage& msi);
   Status ClearMsi(Gsi gsi, int event_fd);

@@ -136,6 +136,16 @@ Result<std::unique_ptr<IrqFdRoute>> UserModeIrqFd::NewRoute() {
   return std::unique_ptr<IrqFdRoute>(new UserModeIrqFdRoute(core_, *gsi, std::move(*event)));
 }
 
+Result<std::unique_ptr<IrqFdRoute>> UserModeIrqFd::NewRouteAt(Gsi gsi) {
+  auto event = Event::Create();
+  if (!event) return event.error();
+  auto got = core_->AllocateGsiAt(gsi);
+  if (!got) return got.error();
+  return std::unique_ptr<IrqFdRoute>(new UserModeIrqFdRoute(core_, *got, std::move(*event)));
+}
+
+Result<std::vector<RouteState>> UserModeIrqFd::Routes() const { return core_->Routes(); }
+
 void UserModeIrqFd::BeginBatch() { core_->BeginBatch(); }
 
 Status UserModeIrqFd::EndBatch() { return core_->EndBatch(); }

@@ -31,6 +31,22 @@ Result<Gsi> UserModeIrqFdCore::AllocateGsi() {
   return gsis_.Allocate();
 }
 
+Result<Gsi> UserModeIrqFdCore::AllocateGsiAt(Gsi gsi) {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::NewRouteAt"); !s) return s.error();
+  return gsis_.AllocateAt(gsi);
+}
+
+Result<std::vector<RouteState>> UserModeIrqFdCore::Routes() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::Routes"); !s) return s.error();
+  std::vector<RouteState> out;
+  for (Gsi gsi = 0; gsi < gsis_.capacity(); ++gsi) {
+    if (gsis_.IsAllocated(gsi)) out.push_back({gsi, slots_[gsi].msi});
+  }
+  return out;
+}
+
 Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi) {
   if (auto decoded = msi.Decode(); !decoded) return decoded.error();
   {

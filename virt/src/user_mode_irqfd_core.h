@@ -25,6 +25,8 @@ class UserModeIrqFdCore {
   UserModeIrqFdCore(Poller poller, GsiTable gsis, UserModeIrqFd::Injector injector);
 
   Result<Gsi> AllocateGsi();
+  Result<Gsi> AllocateGsiAt(Gsi gsi);
+  Result<std::vector<RouteState>> Routes();
   // Sets the MSI; on the masked -> enabled edge, starts watching `event` (which must stay open
   // until ClearMsi/Drop returns).
   Status SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi);

@@ -27,6 +27,10 @@ class GsiTable {
   // Takes a free GSI. kExhausted (naming capacity and reserved count) when none is left.
   Result<Gsi> Allocate();
 
+  // Takes exactly `gsi` (restoring a snapshot): kInvalidArgument when out of range or reserved,
+  // kFailedPrecondition when allocated; the table is unchanged on error. O(free GSIs).
+  Result<Gsi> AllocateAt(Gsi gsi);
+
   // Returns an allocated GSI. kInvalidArgument when out of range or reserved,
   // kAlreadyReleased when already free; the table is unchanged on error.
   Status Free(Gsi gsi);

@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "virt/irqfd_route.h"
+#include "virt/partition_state.h"
 #include "virt/result.h"
 
 namespace virt {
@@ -19,6 +22,20 @@ class IrqFd {
 
   // A new masked route with its own GSI and event. kExhausted when the GSI table is full.
   virtual Result<std::unique_ptr<IrqFdRoute>> NewRoute() = 0;
+
+  // A new masked route on exactly `gsi` (restoring a snapshot's routes): kInvalidArgument for a
+  // GSI outside the table or reserved, kFailedPrecondition when a route holds it already.
+  // kUnavailable where the implementation cannot choose GSIs.
+  virtual Result<std::unique_ptr<IrqFdRoute>> NewRouteAt(Gsi gsi) {
+    (void)gsi;
+    return Error::Make(ErrorCode::kUnavailable, "IrqFd::NewRouteAt",
+                       "this IrqFd cannot allocate a chosen GSI");
+  }
+
+  // Every live route's GSI and current MSI (nullopt when masked), by GSI, for a snapshot.
+  virtual Result<std::vector<RouteState>> Routes() const {
+    return Error::Make(ErrorCode::kUnavailable, "IrqFd::Routes", "this IrqFd cannot list routes");
+  }
 
   // Between BeginBatch and the matching EndBatch, route changes (from any thread) edit the
   // in-memory table only; the outermost EndBatch pushes it once and then arms new routes, so
@@ -53,5 +70,12 @@ class RouteBatch {
  private:
   IrqFd* irqfd_;
 };
+
+// Recreates `routes` (a snapshot's, from IrqFd::Routes) on `irqfd`: each on its own GSI with
+// its MSI (or masked), all in one batch, so the table is pushed once. Returns the new routes in
+// the given order. On any failure the routes made so far are dropped again and the error names
+// the GSI.
+Result<std::vector<std::unique_ptr<IrqFdRoute>>> RestoreRoutes(IrqFd& irqfd,
+                                                               std::span<const RouteState> routes);
 
 }  // namespace virt

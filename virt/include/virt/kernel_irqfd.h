@@ -39,6 +39,11 @@ class KernelIrqFd final : public IrqFd {
   // A masked KernelIrqFdRoute with a new eventfd and GSI; kExhausted when no GSI is free,
   // kPartitionGone after Shutdown.
   Result<std::unique_ptr<IrqFdRoute>> NewRoute() override;
+  // GsiTable::AllocateAt's errors; kPartitionGone after Shutdown.
+  Result<std::unique_ptr<IrqFdRoute>> NewRouteAt(Gsi gsi) override;
+  // Routes held by live routes (not those dropped and waiting for the next push), by GSI, with
+  // the MSI each delivers (or will once its batch commits); kPartitionGone after Shutdown.
+  Result<std::vector<RouteState>> Routes() const override;
   void BeginBatch() override;
   Status EndBatch() override;
   void SetErrorHandler(ErrorHandler handler) override;

@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <memory>
 
+#include "virt/dirty_log.h"
 #include "virt/doorbells.h"
 #include "virt/irq_lines.h"
 #include "virt/irqfd.h"
 #include "virt/memory_region.h"
 #include "virt/msi_message.h"
 #include "virt/partition_cpuid.h"
+#include "virt/partition_state_control.h"
 #include "virt/result.h"
 #include "virt/vcpu.h"
 
@@ -60,6 +62,12 @@ class Partition {
   // The in-hypervisor doorbells (guest writes that signal an Event without an exit), or
   // nullptr when the backend has none; UserModeDoorbells works with any backend.
   virtual Doorbells* doorbells() { return nullptr; }
+
+  // Save / restore of the clock, in-kernel interrupt controllers, PIT and routes, or nullptr.
+  virtual PartitionStateControl* state() { return nullptr; }
+
+  // The dirty-page log of regions mapped with MemoryFlags::kDirtyLog, or nullptr.
+  virtual DirtyLog* dirty_log() { return nullptr; }
 
   // The legacy interrupt lines, or nullptr when the hypervisor has no in-kernel IOAPIC/PIC
   // (MSHV, WHP, or KVM without irqchip).

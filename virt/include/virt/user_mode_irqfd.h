@@ -60,6 +60,9 @@ class UserModeIrqFd final : public IrqFd {
   ~UserModeIrqFd() override;
 
   Result<std::unique_ptr<IrqFdRoute>> NewRoute() override;
+  // As KernelIrqFd's: a chosen GSI, and the live routes with their MSIs.
+  Result<std::unique_ptr<IrqFdRoute>> NewRouteAt(Gsi gsi) override;
+  Result<std::vector<RouteState>> Routes() const override;
   void BeginBatch() override;
   Status EndBatch() override;
   // Also receives dispatcher failures (RequestMsi or draining an event failing); the handler

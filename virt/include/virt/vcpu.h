@@ -9,6 +9,7 @@
 #include "virt/result.h"
 #include "virt/vcpu_cpuid.h"
 #include "virt/vcpu_exit.h"
+#include "virt/vcpu_state_control.h"
 
 namespace virt {
 
@@ -63,6 +64,8 @@ class Vcpu {
   virtual VcpuCpuid* cpuid() { return nullptr; }
   // The INIT/SIPI multiprocessor state (see VcpuMpState).
   virtual VcpuMpState* mp_state() { return nullptr; }
+  // Save / restore of the whole vCPU, or part by part (see VcpuStateControl).
+  virtual VcpuStateControl* state() { return nullptr; }
 };
 
 }  // namespace virt

@@ -1,0 +1,54 @@
+// VcpuStateControl: the optional capability of saving and restoring a whole vCPU (Vcpu::state()).
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "virt/result.h"
+#include "virt/vcpu_state.h"
+
+namespace virt {
+
+// Saves and restores a vCPU's state, whole or part by part. Called from the vCPU's own thread
+// while it is not in Run (stop it with Cancel first). Every backend's restore goes through
+// PartwiseVcpuState, so the order (kVcpuRestoreOrder), the refusals and the rollback are the
+// same everywhere.
+class VcpuStateControl {
+ public:
+  virtual ~VcpuStateControl() = default;
+
+  // The parts this backend saves and restores, in kVcpuRestoreOrder.
+  virtual std::span<const VcpuStatePart> supported_parts() const = 0;
+
+  // Saves `parts` (every supported part when empty). kUnavailable naming a part the backend
+  // does not have. The state's backend is the hypervisor's name.
+  virtual Result<VcpuState> SaveState(std::span<const VcpuStatePart> parts = {}) = 0;
+
+  // Restores the parts `state` holds, in kVcpuRestoreOrder. Refused before anything changes:
+  // kInvalidArgument when state.backend names another backend, kUnavailable naming the first
+  // part present that this backend cannot restore (a state is never partly dropped). When a
+  // part fails, the parts already restored are put back from a save taken first, and the error
+  // (the failed call's code) says which part failed and whether putting back succeeded.
+  virtual Status RestoreState(const VcpuState& state) = 0;
+};
+
+// The shared implementation: a backend supplies one save and one load per part; ordering,
+// refusals and rollback live here.
+class PartwiseVcpuState : public VcpuStateControl {
+ public:
+  Result<VcpuState> SaveState(std::span<const VcpuStatePart> parts = {}) override;
+  Status RestoreState(const VcpuState& state) override;
+
+ protected:
+  // Hypervisor::name() of the backend.
+  virtual std::string_view backend_name() const = 0;
+  // Reads `part` into `into` (sets that optional). Only called for supported parts.
+  virtual Status SavePart(VcpuStatePart part, VcpuState& into) = 0;
+  // Loads `part` from `from` (where it is present). Only called for supported parts.
+  virtual Status LoadPart(VcpuStatePart part, const VcpuState& from) = 0;
+
+ private:
+  bool Supports(VcpuStatePart part) const;
+};
+
+}  // namespace virt
