@@ -18,7 +18,9 @@
  *      mode 3: loops `out %al, $LOOP_PORT` forever, one PIO exit per iteration (for the
  *      exit round-trip benchmark);
  *      mode 4: as mode 1, then executes `ud2` right after READY_PORT (the handler reports
- *      EXCEPTION_BASE + 6, then the guest waits for interrupts as in mode 1).
+ *      EXCEPTION_BASE + 6, then the guest waits for interrupts as in mode 1);
+ *      mode 5: executes CPUID leaf 1 and writes EBX, then ECX, then EDX (4 bytes each) to
+ *      CPUID_PORT, then cli; hlt (for tests of the CPUID the VMM set).
  *
  * Layout: the image (code, then the 256 stubs) must end below IDT_BASE; `.org` at the end makes
  * the build fail if it ever grows past it. Stack below STACK_TOP.
@@ -29,6 +31,7 @@
         .set READY_PORT,  0x13
         .set VECTOR_PORT, 0x14
         .set LOOP_PORT,   0x15
+        .set CPUID_PORT,  0x16
         .set MMIO_ADDR,   0xd0000000
         .set LOAD_ADDR,   0x1000
         .set IDT_BASE,    0x3000
@@ -96,6 +99,8 @@ say_hello:
         je      out_loop
         cmp     $4, %ebx
         je      interrupts
+        cmp     $5, %ebx
+        je      report_cpuid
         cli
         hlt
         jmp     .
@@ -109,6 +114,22 @@ spin_loop:
 out_loop:
         out     %al, $LOOP_PORT
         jmp     out_loop
+
+report_cpuid:
+        mov     $1, %eax
+        xor     %ecx, %ecx
+        cpuid
+        mov     %edx, %esi
+        mov     $CPUID_PORT, %dx
+        mov     %ebx, %eax
+        out     %eax, %dx
+        mov     %ecx, %eax
+        out     %eax, %dx
+        mov     %esi, %eax
+        out     %eax, %dx
+        cli
+        hlt
+        jmp     .
 
 interrupts:
         movl    $0x1ff, APIC_SVR        /* APIC software-enabled, spurious vector 0xff */

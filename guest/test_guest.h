@@ -15,6 +15,7 @@ inline constexpr uint16_t kEchoPort = 0x12;    // OUT, 4 bytes: the value read f
 inline constexpr uint16_t kReadyPort = 0x13;   // OUT: APIC enabled, waiting for interrupts
 inline constexpr uint16_t kVectorPort = 0x14;  // OUT, 4 bytes: the vector taken (see below)
 inline constexpr uint16_t kLoopPort = 0x15;    // OUT, 1 byte, over and over (kModeOutLoop)
+inline constexpr uint16_t kCpuidPort = 0x16;   // OUT, 4 bytes: CPUID.1 EBX, ECX, EDX (kModeCpuid)
 inline constexpr uint64_t kMmioAddress = 0xd0000000;
 // The guest knows a vector from the IDT entry it came through, not from the APIC. It reports an
 // interrupt (vector >= 32) as the vector and EOIs it; an exception (vector < 32) as
@@ -26,6 +27,7 @@ inline constexpr uint32_t kModeInterrupts = 1;  // enable the APIC and report in
 inline constexpr uint32_t kModeSpin = 2;        // say kReadyPort, then spin without exits
 inline constexpr uint32_t kModeOutLoop = 3;     // `out %al, $kLoopPort` forever: one exit each
 inline constexpr uint32_t kModeException = 4;   // as kModeInterrupts, with a #UD after kReadyPort
+inline constexpr uint32_t kModeCpuid = 5;       // CPUID.1 EBX/ECX/EDX to kCpuidPort, then hlt
 
 inline constexpr uint64_t kLoadAddress = 0x1000;
 inline constexpr uint64_t kIdtBase = 0x3000;      // the image ends below it (checked when built)

@@ -26,12 +26,20 @@ enum class Scenario {
   kClearMsi,
   kDropRoute,
   kBatchCommit,
+  kSetCpuid,
+  kGetCpuid,
+  kMpState,
+  kSetLineLevel,
+  kNewLineRoute,
+  kDropLineRoute,
 };
 
 constexpr Scenario kScenarios[] = {
     Scenario::kCreateHypervisor, Scenario::kCreatePartition, Scenario::kMapMemory,
     Scenario::kCreateVcpu,       Scenario::kSetMsiNewRoute,  Scenario::kRetarget,
     Scenario::kClearMsi,         Scenario::kDropRoute,       Scenario::kBatchCommit,
+    Scenario::kSetCpuid,         Scenario::kGetCpuid,        Scenario::kMpState,
+    Scenario::kSetLineLevel,     Scenario::kNewLineRoute,    Scenario::kDropLineRoute,
 };
 
 const char* Name(Scenario s) {
@@ -45,16 +53,26 @@ const char* Name(Scenario s) {
     case Scenario::kClearMsi: return "ClearMsi";
     case Scenario::kDropRoute: return "DropRoute";
     case Scenario::kBatchCommit: return "BatchCommit";
+    case Scenario::kSetCpuid: return "SetCpuid";
+    case Scenario::kGetCpuid: return "GetCpuid";
+    case Scenario::kMpState: return "MpState";
+    case Scenario::kSetLineLevel: return "SetLineLevel";
+    case Scenario::kNewLineRoute: return "NewLineRoute";
+    case Scenario::kDropLineRoute: return "DropLineRoute";
   }
   return "?";
 }
 
-bool UsesRoutes(Scenario s) { return s >= Scenario::kSetMsiNewRoute; }
+bool UsesRoutes(Scenario s) {
+  return s >= Scenario::kSetMsiNewRoute && s <= Scenario::kBatchCommit;
+}
+bool IsTeardown(Scenario s) { return s == Scenario::kDropRoute || s == Scenario::kDropLineRoute; }
 // Whether the operation can simply be made again after it failed (a dropped route is gone).
-bool Retryable(Scenario s) { return s != Scenario::kDropRoute; }
+bool Retryable(Scenario s) { return !IsTeardown(s); }
+bool UsesVcpu(Scenario s) { return s >= Scenario::kSetCpuid && s <= Scenario::kMpState; }
 
 constexpr int kBatchRoutes = 10;
-constexpr PartitionConfig kConfig{.vcpu_count = 2, .irqchip = true};
+constexpr PartitionConfig kConfig{.vcpu_count = 2, .irqchip = true, .pit = true};
 const MemoryRegion kRegionA{0x0, 0x10000, reinterpret_cast<void*>(0x7f0000000000), {}};
 const MemoryRegion kRegionB{0x100000, 0x4000, reinterpret_cast<void*>(0x7f0000100000), {}};
 const MsiMessage kMsiA = MsiMessage::Fixed(0, 0x30);
@@ -84,6 +102,17 @@ class World {
     if (!p) return ::testing::AssertionFailure() << p.error().Message();
     part = std::move(*p);
     irqfd()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
+    part->irq_lines()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
+    if (UsesVcpu(scenario_)) {
+      auto v = part->CreateVcpu(1);
+      if (!v) return ::testing::AssertionFailure() << v.error().Message();
+      vcpus.push_back(std::move(*v));
+    }
+    if (scenario_ == Scenario::kDropLineRoute) {
+      auto r = part->irq_lines()->NewLineRoute(5, LineTrigger::kLevelResample);
+      if (!r) return ::testing::AssertionFailure() << r.error().Message();
+      line_routes.push_back(std::move(*r));
+    }
     switch (scenario_) {
       case Scenario::kMapMemory:
         if (Status s = part->MapMemory(kRegionA); !s) {
@@ -166,6 +195,37 @@ class World {
         }
         return batch.Commit();
       }
+      case Scenario::kSetCpuid: {
+        Cpuid cpuid = *part->cpuid()->DefaultCpuid(1);
+        if (Status s = cpuid.SetFeature(cpuid_feature::kX2Apic, false); !s) return s;
+        return vcpus[0]->cpuid()->SetCpuid(cpuid);
+      }
+      case Scenario::kGetCpuid: {
+        auto got = vcpus[0]->cpuid()->GetCpuid();
+        if (!got) return got.error();
+        return Ok();
+      }
+      case Scenario::kMpState: {
+        auto state = vcpus[0]->mp_state()->GetMpState();
+        if (!state) return state.error();
+        return vcpus[0]->mp_state()->SetMpState(MpState::kRunnable);
+      }
+      case Scenario::kSetLineLevel:
+        return part->irq_lines()->SetLevel(3, true);
+      case Scenario::kNewLineRoute: {
+        auto r = part->irq_lines()->NewLineRoute(4, LineTrigger::kLevelResample);
+        if (!r) return r.error();
+        line_routes.push_back(std::move(*r));
+        return Ok();
+      }
+      case Scenario::kDropLineRoute: {
+        const int fd = line_routes[0]->event().native_handle();
+        const size_t before = reported.size();
+        line_routes.clear();
+        fake().EventClosed(fd);  // KVM releases an irqfd whose eventfd was closed
+        if (reported.size() > before) return reported[before];
+        return Ok();
+      }
     }
     return Ok();
   }
@@ -176,6 +236,7 @@ class World {
   std::unique_ptr<Partition> part;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   std::vector<std::unique_ptr<IrqFdRoute>> routes;
+  std::vector<std::unique_ptr<IrqLineRoute>> line_routes;
   std::vector<Error> reported;
   std::set<Gsi> dropped;
 
@@ -224,14 +285,14 @@ std::string CaseName(const ::testing::TestParamInfo<FailureCase>& info) {
 TEST(KvmFailureEnumerationTest, EachOperationMakesTheExpectedCalls) {
   const std::vector<std::string> create_hypervisor = [] {
     std::vector<std::string> v = {"open", "KVM_GET_API_VERSION"};
-    v.insert(v.end(), 11, "KVM_CHECK_EXTENSION");
+    v.insert(v.end(), 14, "KVM_CHECK_EXTENSION");
     v.insert(v.end(), {"KVM_GET_VCPU_MMAP_SIZE", "KVM_GET_SUPPORTED_CPUID"});
     return v;
   }();
   EXPECT_THAT(RecordCalls(Scenario::kCreateHypervisor), ElementsAreArray(create_hypervisor));
   EXPECT_THAT(RecordCalls(Scenario::kCreatePartition),
               ElementsAre("KVM_CREATE_VM", "KVM_SET_IDENTITY_MAP_ADDR", "KVM_SET_TSS_ADDR",
-                          "KVM_CREATE_IRQCHIP"));
+                          "KVM_CREATE_IRQCHIP", "KVM_CREATE_PIT2"));
   EXPECT_THAT(RecordCalls(Scenario::kMapMemory), ElementsAre("KVM_SET_USER_MEMORY_REGION"));
   EXPECT_THAT(RecordCalls(Scenario::kCreateVcpu),
               ElementsAre("KVM_CREATE_VCPU", "mmap(kvm_run)", "KVM_SET_CPUID2"));
@@ -243,7 +304,13 @@ TEST(KvmFailureEnumerationTest, EachOperationMakesTheExpectedCalls) {
   std::vector<std::string> batch = {"KVM_SET_GSI_ROUTING"};
   batch.insert(batch.end(), kBatchRoutes, "KVM_IRQFD");
   EXPECT_THAT(RecordCalls(Scenario::kBatchCommit), ElementsAreArray(batch));
-  EXPECT_EQ(AllCases().size(), 15u + 4 + 1 + 3 + 2 + 1 + 2 + 2 + 11);
+  EXPECT_THAT(RecordCalls(Scenario::kSetCpuid), ElementsAre("KVM_SET_CPUID2"));
+  EXPECT_THAT(RecordCalls(Scenario::kGetCpuid), ElementsAre("KVM_GET_CPUID2"));
+  EXPECT_THAT(RecordCalls(Scenario::kMpState), ElementsAre("KVM_GET_MP_STATE", "KVM_SET_MP_STATE"));
+  EXPECT_THAT(RecordCalls(Scenario::kSetLineLevel), ElementsAre("KVM_IRQ_LINE"));
+  EXPECT_THAT(RecordCalls(Scenario::kNewLineRoute), ElementsAre("KVM_IRQFD"));
+  EXPECT_THAT(RecordCalls(Scenario::kDropLineRoute), ElementsAre("KVM_IRQFD"));
+  EXPECT_EQ(AllCases().size(), 18u + 5 + 1 + 3 + 2 + 1 + 2 + 2 + 11 + 1 + 1 + 2 + 1 + 1 + 1);
 }
 
 class KvmFailureTest : public ::testing::TestWithParam<FailureCase> {
@@ -298,7 +365,7 @@ TEST_P(KvmFailureTest, FailsCleanlyAndRecovers) {
   EXPECT_EQ(outcome.error().code, ErrorCode::kNative);
   EXPECT_EQ(outcome.error().domain, NativeDomain::kErrno);
   EXPECT_EQ(outcome.error().native_code, EIO);
-  EXPECT_EQ(w.reported.size(), c.scenario == Scenario::kDropRoute ? 1u : 0u);
+  EXPECT_EQ(w.reported.size(), IsTeardown(c.scenario) ? 1u : 0u);
   w.reported.clear();
   // Even a failed deassign bends no ordering rule: the entry outlives the irqfd.
   EXPECT_THAT(w.fake().problems(), ::testing::IsEmpty());
@@ -351,7 +418,18 @@ TEST_P(KvmFailureTest, FailsCleanlyAndRecovers) {
     EXPECT_EQ(gsis, fresh);
   }
 
+  if (c.scenario == Scenario::kSetCpuid || c.scenario == Scenario::kMpState) {
+    // The failed call changed nothing the retry could not set: the table and state are the
+    // reference's.
+    World ref(c.scenario);
+    ASSERT_TRUE(ref.Setup());
+    ASSERT_TRUE(ref.Act());
+    EXPECT_EQ(w.fake().cpuid_set(kVcpuFdBase + 1), ref.fake().cpuid_set(kVcpuFdBase + 1));
+    EXPECT_EQ(w.fake().mp_state(kVcpuFdBase + 1), ref.fake().mp_state(kVcpuFdBase + 1));
+  }
+
   // Nothing leaked: every fd closed exactly once, every kvm_run unmapped, no irqfd assigned.
+  w.line_routes.clear();
   w.routes.clear();
   w.vcpus.clear();
   w.part.reset();

@@ -255,6 +255,60 @@ TEST_F(KvmHypervisorTest, CreatePartitionWithoutIrqchipHasNoIrqFd) {
   EXPECT_EQ((*part)->irqfd(), nullptr);
 }
 
+TEST_F(KvmHypervisorTest, ThePitIsCreatedAfterTheIrqchipWithTheDummySpeaker) {
+  auto hv = NewHypervisor();
+  ASSERT_NE(hv, nullptr);
+  EXPECT_TRUE(hv->caps().pit2);
+  {
+    InSequence seq;
+    EXPECT_CALL(mock(), CreateIrqchip(kVmFd));
+    EXPECT_CALL(mock(), CreatePit2(kVmFd, _)).WillOnce([this](int fd, const kvm_pit_config& c) {
+      EXPECT_EQ(c.flags, static_cast<uint32_t>(KVM_PIT_SPEAKER_DUMMY));
+      for (uint32_t pad : c.pad) EXPECT_EQ(pad, 0u);
+      return fake().CreatePit2(fd, c);
+    });
+  }
+  auto part = hv->CreatePartition({.vcpu_count = 1, .irqchip = true, .pit = true});
+  ASSERT_TRUE(part.has_value()) << part.error().Message();
+  EXPECT_EQ(fake().pit_configs().size(), 1u);
+  // Without the option there is no PIT.
+  ::testing::Mock::VerifyAndClearExpectations(&mock());
+  EXPECT_CALL(mock(), CreatePit2(_, _)).Times(0);
+  part->reset();
+  auto plain = hv->CreatePartition({.vcpu_count = 1, .irqchip = true});
+  ASSERT_TRUE(plain.has_value());
+}
+
+TEST_F(KvmHypervisorTest, APitWithoutIrqchipOrCapabilityIsRefusedBeforeTheVmExists) {
+  auto hv = NewHypervisor();
+  ASSERT_NE(hv, nullptr);
+  const size_t before = fake().call_count();
+  auto no_chip = hv->CreatePartition({.vcpu_count = 1, .irqchip = false, .pit = true});
+  EXPECT_THAT(no_chip, IsErrorCode(ErrorCode::kInvalidArgument));
+  EXPECT_THAT(no_chip.error().Message(), HasSubstr("irqchip"));
+  EXPECT_EQ(fake().call_count(), before);
+  hv.reset();
+
+  fake().SetCapability(KVM_CAP_PIT2, 0);
+  hv = NewHypervisor();
+  const size_t before2 = fake().call_count();
+  auto no_cap = hv->CreatePartition({.vcpu_count = 1, .irqchip = true, .pit = true});
+  EXPECT_THAT(no_cap, IsErrorCode(ErrorCode::kUnavailable));
+  EXPECT_THAT(no_cap.error().Message(), HasSubstr("KVM_CAP_PIT2"));
+  EXPECT_EQ(fake().call_count(), before2);
+}
+
+TEST_F(KvmHypervisorTest, AFailedPitCreationClosesTheVm) {
+  auto hv = NewHypervisor();
+  ASSERT_NE(hv, nullptr);
+  fake().FailCall("KVM_CREATE_PIT2", 0, EEXIST);
+  auto part = hv->CreatePartition({.vcpu_count = 1, .irqchip = true, .pit = true});
+  ASSERT_FALSE(part.has_value());
+  EXPECT_STREQ(part.error().operation, "KVM_CREATE_PIT2");
+  EXPECT_EQ(part.error().native_code, EEXIST);
+  EXPECT_EQ(fake().close_count(kVmFd), 1);
+}
+
 TEST_F(KvmHypervisorTest, NoIdentityMapCallWithoutTheCapability) {
   fake().SetCapability(KVM_CAP_SET_IDENTITY_MAP_ADDR, 0);
   auto hv = NewHypervisor();

@@ -42,6 +42,8 @@ class MockKvmIoctl : public KvmIoctl {
   MOCK_METHOD(Status, GetSupportedCpuid, (int kvm_fd, kvm_cpuid2* cpuid), (override));
   MOCK_METHOD(Result<int>, CreateVm, (int kvm_fd, unsigned long type), (override));
   MOCK_METHOD(Status, CreateIrqchip, (int vm_fd), (override));
+  MOCK_METHOD(Status, CreatePit2, (int vm_fd, const kvm_pit_config& config), (override));
+  MOCK_METHOD(Status, IrqLine, (int vm_fd, const kvm_irq_level& level), (override));
   MOCK_METHOD(Status, SetTssAddr, (int vm_fd, uint64_t address), (override));
   MOCK_METHOD(Status, SetIdentityMapAddr, (int vm_fd, uint64_t address), (override));
   MOCK_METHOD(Status, SetUserMemoryRegion,
@@ -63,6 +65,9 @@ class MockKvmIoctl : public KvmIoctl {
   MOCK_METHOD(Result<int>, GetMsrs, (int vcpu_fd, kvm_msrs* msrs), (override));
   MOCK_METHOD(Result<int>, SetMsrs, (int vcpu_fd, const kvm_msrs& msrs), (override));
   MOCK_METHOD(Status, SetCpuid2, (int vcpu_fd, const kvm_cpuid2& cpuid), (override));
+  MOCK_METHOD(Status, GetCpuid2, (int vcpu_fd, kvm_cpuid2* cpuid), (override));
+  MOCK_METHOD(Status, GetMpState, (int vcpu_fd, kvm_mp_state* state), (override));
+  MOCK_METHOD(Status, SetMpState, (int vcpu_fd, const kvm_mp_state& state), (override));
 };
 
 // The values FakeKvm answers with.
@@ -116,6 +121,33 @@ inline bool HasMsiEntry(const RoutingTable& table, uint32_t gsi) {
   return std::any_of(table.begin(), table.end(), [gsi](const kvm_irq_routing_entry& e) {
     return e.type == KVM_IRQ_ROUTING_MSI && e.gsi == gsi;
   });
+}
+
+inline bool HasIoapicEntry(const RoutingTable& table, uint32_t gsi) {
+  return std::any_of(table.begin(), table.end(), [gsi](const kvm_irq_routing_entry& e) {
+    return e.type == KVM_IRQ_ROUTING_IRQCHIP && e.gsi == gsi &&
+           e.u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC && e.u.irqchip.pin == gsi;
+  });
+}
+
+// The 40 entries KVM_CREATE_IRQCHIP installs: GSIs 0-15 to the PIC, 0-23 to the IOAPIC.
+inline RoutingTable IrqchipDefaultTable() {
+  RoutingTable t;
+  for (uint32_t gsi = 0; gsi < 16; ++gsi) {
+    kvm_irq_routing_entry e{};
+    e.gsi = gsi, e.type = KVM_IRQ_ROUTING_IRQCHIP;
+    e.u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+    e.u.irqchip.pin = gsi % 8;
+    t.push_back(e);
+  }
+  for (uint32_t gsi = 0; gsi < 24; ++gsi) {
+    kvm_irq_routing_entry e{};
+    e.gsi = gsi, e.type = KVM_IRQ_ROUTING_IRQCHIP;
+    e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+    e.u.irqchip.pin = gsi;
+    t.push_back(e);
+  }
+  return t;
 }
 
 // Checks that `table` starts with the 40 routes KVM_CREATE_IRQCHIP installs: GSIs 0-15 to the
@@ -336,6 +368,28 @@ class FakeKvmState {
     std::lock_guard lock(mu_);
     return history_;
   }
+  std::vector<kvm_pit_config> pit_configs() {
+    std::lock_guard lock(mu_);
+    return pits_;
+  }
+  // Resample fd of every irqfd assigned with KVM_IRQFD_FLAG_RESAMPLE (by event fd).
+  std::map<uint32_t, uint32_t> resamplers() {
+    std::lock_guard lock(mu_);
+    return resamplers_;
+  }
+  std::vector<kvm_irq_level> irq_lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+  // The MP state a vCPU fd holds (KVM_GET_MP_STATE answers it; KVM_SET_MP_STATE writes it).
+  uint32_t mp_state(int vcpu_fd) {
+    std::lock_guard lock(mu_);
+    return mp_states_[vcpu_fd];
+  }
+  void set_mp_state(int vcpu_fd, uint32_t state) {
+    std::lock_guard lock(mu_);
+    mp_states_[vcpu_fd] = state;
+  }
   std::vector<uint8_t> cpuid_set(int vcpu_fd) {
     std::lock_guard lock(mu_);
     return cpuid_set_[vcpu_fd];
@@ -381,6 +435,7 @@ class FakeKvmState {
       assigned_.clear();
       table_.clear();
       slots_.clear();
+      irqchip_ = false;
     }
     if (failed) return *failed;
     return Ok();
@@ -421,7 +476,28 @@ class FakeKvmState {
     ++open_fds_[kVmFd];
     return kVmFd;
   }
-  Status CreateIrqchip(int) { return Simple("KVM_CREATE_IRQCHIP"); }
+  Status CreateIrqchip(int) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_CREATE_IRQCHIP")) return *e;
+    if (irqchip_) problems_.push_back("second KVM_CREATE_IRQCHIP");
+    irqchip_ = true;
+    table_ = IrqchipDefaultTable();  // what the kernel routes until the first push
+    return Ok();
+  }
+  Status CreatePit2(int, const kvm_pit_config& config) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_CREATE_PIT2")) return *e;
+    if (!irqchip_) problems_.push_back("KVM_CREATE_PIT2 before KVM_CREATE_IRQCHIP");
+    pits_.push_back(config);
+    return Ok();
+  }
+  Status IrqLine(int, const kvm_irq_level& level) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_IRQ_LINE")) return *e;
+    if (!irqchip_) problems_.push_back("KVM_IRQ_LINE without an irqchip");
+    lines_.push_back(level);
+    return Ok();
+  }
   Status SetTssAddr(int, uint64_t) { return Simple("KVM_SET_TSS_ADDR"); }
   Status SetIdentityMapAddr(int, uint64_t) { return Simple("KVM_SET_IDENTITY_MAP_ADDR"); }
   Status SetUserMemoryRegion(int, const kvm_userspace_memory_region& r) {
@@ -446,12 +522,8 @@ class FakeKvmState {
       ++failed_pushes_;
       return *e;
     }
-    std::set<uint32_t> msi_gsis;
-    for (const kvm_irq_routing_entry& e : table) {
-      if (e.type == KVM_IRQ_ROUTING_MSI) msi_gsis.insert(e.gsi);
-    }
     for (const auto& [fd, gsi] : assigned_) {
-      if (!msi_gsis.contains(gsi)) {
+      if (!Routed(table, gsi)) {
         problems_.push_back("push dropped GSI " + std::to_string(gsi) + " while irqfd " +
                             std::to_string(fd) + " is assigned to it");
       }
@@ -469,13 +541,27 @@ class FakeKvmState {
     const std::string what = "irqfd " + std::to_string(irqfd.fd) + " GSI " +
                              std::to_string(irqfd.gsi);
     if (irqfd.flags & KVM_IRQFD_FLAG_DEASSIGN) {
-      if (!HasMsiEntry(table_, irqfd.gsi)) {
+      if (irqfd.flags != KVM_IRQFD_FLAG_DEASSIGN) {
+        problems_.push_back("deassign with flags " + std::to_string(irqfd.flags));
+      }
+      if (!Routed(table_, irqfd.gsi)) {
         problems_.push_back("deassign of " + what + " after its entry left the table");
       }
       if (assigned_.erase(key) == 0) problems_.push_back("deassign of unassigned " + what);
+      resamplers_.erase(irqfd.fd);
     } else {
-      if (irqfd.flags != 0) problems_.push_back("assign with flags " + std::to_string(irqfd.flags));
-      if (!HasMsiEntry(table_, irqfd.gsi)) {
+      if (irqfd.flags == KVM_IRQFD_FLAG_RESAMPLE) {
+        // KVM resamples on the irqchip's EOI: only irqchip pin routes can use it.
+        if (!HasIoapicEntry(table_, irqfd.gsi)) {
+          problems_.push_back("resample irqfd on " + what + ", not an irqchip pin");
+        }
+        resamplers_[irqfd.fd] = irqfd.resamplefd;
+      } else if (irqfd.flags != 0) {
+        problems_.push_back("assign with flags " + std::to_string(irqfd.flags));
+      } else if (irqfd.resamplefd != 0) {
+        problems_.push_back("resamplefd set without KVM_IRQFD_FLAG_RESAMPLE");
+      }
+      if (!Routed(table_, irqfd.gsi)) {
         problems_.push_back("assign of " + what + " before its entry was pushed");
       }
       for (const auto& a : assigned_) {
@@ -497,6 +583,8 @@ class FakeKvmState {
     if (auto e = Enter("KVM_CREATE_VCPU")) return *e;
     const int fd = kVcpuFdBase + static_cast<int>(id);
     ++open_fds_[fd];
+    // With the in-kernel LAPIC, vCPU 0 is the boot processor and the others wait for INIT/SIPI.
+    mp_states_[fd] = (irqchip_ && id != 0) ? KVM_MP_STATE_UNINITIALIZED : KVM_MP_STATE_RUNNABLE;
     return fd;
   }
   Result<kvm_run*> MapRun(int vcpu_fd, size_t size) {
@@ -522,6 +610,7 @@ class FakeKvmState {
   Status Run(int vcpu_fd) {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_RUN")) return *e;
+    ran_.insert(vcpu_fd);
     if (auto it = run_by_fd_.find(vcpu_fd); it != run_by_fd_.end()) {
       it->second->exit_reason = KVM_EXIT_HLT;
     }
@@ -552,9 +641,40 @@ class FakeKvmState {
   Status SetCpuid2(int fd, const kvm_cpuid2& cpuid) {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_SET_CPUID2")) return *e;
+    if (ran_.contains(fd)) return Error::Errno("KVM_SET_CPUID2", EINVAL);  // KVM since 5.16
     const size_t bytes = offsetof(kvm_cpuid2, entries) + cpuid.nent * sizeof(kvm_cpuid_entry2);
     const auto* p = reinterpret_cast<const uint8_t*>(&cpuid);
     cpuid_set_[fd].assign(p, p + bytes);
+    return Ok();
+  }
+  Status GetCpuid2(int fd, kvm_cpuid2* cpuid) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_CPUID2")) return *e;
+    const std::vector<uint8_t>& raw = cpuid_set_[fd];
+    uint32_t nent = 0;
+    if (raw.size() >= sizeof(kvm_cpuid2)) std::memcpy(&nent, raw.data(), sizeof nent);
+    if (cpuid->nent < nent) {
+      cpuid->nent = nent;
+      return Error::Errno("KVM_GET_CPUID2", E2BIG);
+    }
+    cpuid->nent = nent;
+    if (nent > 0) {
+      std::memcpy(cpuid->entries, raw.data() + offsetof(kvm_cpuid2, entries),
+                  nent * sizeof(kvm_cpuid_entry2));
+    }
+    return Ok();
+  }
+  Status GetMpState(int fd, kvm_mp_state* state) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_MP_STATE")) return *e;
+    state->mp_state = mp_states_[fd];
+    return Ok();
+  }
+  Status SetMpState(int fd, const kvm_mp_state& state) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_MP_STATE")) return *e;
+    if (state.mp_state > KVM_MP_STATE_SIPI_RECEIVED) return Error::Errno("KVM_SET_MP_STATE", EINVAL);
+    mp_states_[fd] = state.mp_state;
     return Ok();
   }
 
@@ -605,6 +725,10 @@ class FakeKvmState {
     store[fd] = in;
     return Ok();
   }
+  // Whether `gsi` has a route in `table`: an MSI entry, or (for irqchip pins) its IOAPIC pin.
+  static bool Routed(const RoutingTable& table, uint32_t gsi) {
+    return HasMsiEntry(table, gsi) || HasIoapicEntry(table, gsi);
+  }
   int Processed(uint32_t n) const {
     return msr_limit_ ? std::min(*msr_limit_, static_cast<int>(n)) : static_cast<int>(n);
   }
@@ -644,6 +768,12 @@ class FakeKvmState {
   uint64_t pushes_ = 0;
   uint64_t failed_pushes_ = 0;
   std::map<int, std::vector<uint8_t>> cpuid_set_;
+  bool irqchip_ = false;
+  std::vector<kvm_pit_config> pits_;
+  std::vector<kvm_irq_level> lines_;
+  std::map<int, uint32_t> mp_states_;
+  std::set<int> ran_;                   // vCPU fds that have been through KVM_RUN
+  std::map<uint32_t, uint32_t> resamplers_;  // event fd -> resample fd of assigned irqfds
   std::map<int, kvm_regs> regs_;
   std::map<int, kvm_sregs> sregs_;
   std::map<int, kvm_fpu> fpu_;
@@ -676,6 +806,12 @@ class FakeKvm {
       return s->CreateVm(fd, t);
     });
     ON_CALL(m, CreateIrqchip(_)).WillByDefault([s](int fd) { return s->CreateIrqchip(fd); });
+    ON_CALL(m, CreatePit2(_, _)).WillByDefault([s](int fd, const kvm_pit_config& c) {
+      return s->CreatePit2(fd, c);
+    });
+    ON_CALL(m, IrqLine(_, _)).WillByDefault([s](int fd, const kvm_irq_level& l) {
+      return s->IrqLine(fd, l);
+    });
     ON_CALL(m, SetTssAddr(_, _)).WillByDefault([s](int fd, uint64_t a) {
       return s->SetTssAddr(fd, a);
     });
@@ -730,6 +866,15 @@ class FakeKvm {
     });
     ON_CALL(m, SetCpuid2(_, _)).WillByDefault([s](int fd, const kvm_cpuid2& c) {
       return s->SetCpuid2(fd, c);
+    });
+    ON_CALL(m, GetCpuid2(_, _)).WillByDefault([s](int fd, kvm_cpuid2* c) {
+      return s->GetCpuid2(fd, c);
+    });
+    ON_CALL(m, GetMpState(_, _)).WillByDefault([s](int fd, kvm_mp_state* st) {
+      return s->GetMpState(fd, st);
+    });
+    ON_CALL(m, SetMpState(_, _)).WillByDefault([s](int fd, const kvm_mp_state& st) {
+      return s->SetMpState(fd, st);
     });
   }
 

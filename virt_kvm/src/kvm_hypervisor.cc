@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kvm_cpuid.h"
 #include "kvm_fd.h"
 #include "kvm_partition.h"
 
@@ -28,16 +29,12 @@ constexpr RequiredCap kRequiredCaps[] = {
     {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
 };
 
-Result<std::vector<uint8_t>> ReadSupportedCpuid(KvmIoctl& ioctl, int kvm_fd) {
+Result<Cpuid> ReadSupportedCpuid(KvmIoctl& ioctl, int kvm_fd) {
   for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2));
+    std::vector<uint8_t> buf = NewCpuidBuffer(nent);
     auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    cpuid->nent = nent;
     Status got = ioctl.GetSupportedCpuid(kvm_fd, cpuid);
-    if (got) {
-      buf.resize(sizeof(kvm_cpuid2) + cpuid->nent * sizeof(kvm_cpuid_entry2));
-      return buf;
-    }
+    if (got) return FromKvmCpuid(*cpuid);
     if (got.error().native_code != E2BIG) return got.error();
   }
   return Error::Make(ErrorCode::kNative, "KVM_GET_SUPPORTED_CPUID", "more than 4096 entries");
@@ -71,7 +68,11 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
   auto memslots = ioctl->CheckExtension(kvm.get(), KVM_CAP_NR_MEMSLOTS);
   auto max_vcpus = ioctl->CheckExtension(kvm.get(), KVM_CAP_MAX_VCPUS);
   auto idmap = ioctl->CheckExtension(kvm.get(), KVM_CAP_SET_IDENTITY_MAP_ADDR);
-  for (const Result<int>* r : {&routes, &memslots, &max_vcpus, &idmap}) {
+  auto pit2 = ioctl->CheckExtension(kvm.get(), KVM_CAP_PIT2);
+  auto resample = ioctl->CheckExtension(kvm.get(), KVM_CAP_IRQFD_RESAMPLE);
+  auto mp_state = ioctl->CheckExtension(kvm.get(), KVM_CAP_MP_STATE);
+  for (const Result<int>* r : {&routes, &memslots, &max_vcpus, &idmap, &pit2, &resample,
+                               &mp_state}) {
     if (!*r) return r->error();
   }
   // KVM_CAP_IRQ_ROUTING answers 1 on old kernels and KVM_MAX_IRQ_ROUTES (4096) on new ones.
@@ -79,6 +80,9 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
   caps.max_memslots = *memslots > 0 ? *memslots : 32;
   caps.max_vcpus = *max_vcpus > 0 ? *max_vcpus : 1;
   caps.identity_map_addr = *idmap > 0;
+  caps.pit2 = *pit2 > 0;
+  caps.irqfd_resample = *resample > 0;
+  caps.mp_state = *mp_state > 0;
 
   auto mmap_size = ioctl->GetVcpuMmapSize(kvm.get());
   if (!mmap_size) return mmap_size.error();
@@ -117,7 +121,7 @@ Availability KvmHypervisor::Probe(std::shared_ptr<KvmIoctl> ioctl, std::string d
 }
 
 KvmHypervisor::KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps,
-                             std::vector<uint8_t> cpuid)
+                             Cpuid cpuid)
     : ioctl_(std::move(ioctl)), kvm_fd_(kvm_fd), caps_(caps), supported_cpuid_(std::move(cpuid)) {}
 
 KvmHypervisor::~KvmHypervisor() { (void)ioctl_->Close(kvm_fd_); }
@@ -127,6 +131,14 @@ Result<std::unique_ptr<Partition>> KvmHypervisor::CreatePartition(const Partitio
     return Error::Make(ErrorCode::kInvalidArgument, "KvmHypervisor::CreatePartition",
                        "vcpu_count " + std::to_string(config.vcpu_count) + " not in 1.." +
                            std::to_string(caps_.max_vcpus));
+  }
+  if (config.pit && !config.irqchip) {
+    return Error::Make(ErrorCode::kInvalidArgument, "KvmHypervisor::CreatePartition",
+                       "the in-kernel PIT needs the in-kernel irqchip (PartitionConfig::irqchip)");
+  }
+  if (config.pit && !caps_.pit2) {
+    return Error::Make(ErrorCode::kUnavailable, "KvmHypervisor::CreatePartition",
+                       "no in-kernel PIT: the host lacks KVM_CAP_PIT2");
   }
   auto vm_fd = ioctl_->CreateVm(kvm_fd_, 0);
   if (!vm_fd) return vm_fd.error();
@@ -140,6 +152,13 @@ Result<std::unique_ptr<Partition>> KvmHypervisor::CreatePartition(const Partitio
   if (Status s = ioctl_->SetTssAddr(vm.get(), kTssAddress); !s) return s.error();
   if (config.irqchip) {
     if (Status s = ioctl_->CreateIrqchip(vm.get()); !s) return s.error();
+  }
+  if (config.pit) {
+    // The dummy speaker makes port 0x61 an in-kernel port too (as QEMU and kvmtool do), so a
+    // guest polling the PIT's OUT2 through it takes no exits.
+    kvm_pit_config pit{};
+    pit.flags = KVM_PIT_SPEAKER_DUMMY;
+    if (Status s = ioctl_->CreatePit2(vm.get(), pit); !s) return s.error();
   }
   return KvmPartition::Create(ioctl_, std::move(vm), config, caps_, supported_cpuid_);
 }

@@ -11,19 +11,20 @@ namespace virt::kvm {
 Result<std::unique_ptr<Partition>> KvmPartition::Create(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
                                                         const PartitionConfig& config,
                                                         const KvmHostCaps& caps,
-                                                        const std::vector<uint8_t>& cpuid) {
+                                                        const Cpuid& cpuid) {
   std::unique_ptr<KvmPartition> p(new KvmPartition(ioctl, std::move(vm), config, caps, cpuid));
   if (config.irqchip) {
     auto irqfd = CreateKvmIrqFd(ioctl, p->vm_.get(), caps.max_irq_routes);
     if (!irqfd) return irqfd.error();
     p->irqfd_ = std::move(*irqfd);
+    p->irq_lines_ = std::make_unique<KvmIrqLines>(ioctl, p->vm_.get(), caps.irqfd_resample);
   }
   return std::unique_ptr<Partition>(std::move(p));
 }
 
 KvmPartition::KvmPartition(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
                            const PartitionConfig& config, const KvmHostCaps& caps,
-                           const std::vector<uint8_t>& cpuid)
+                           const Cpuid& cpuid)
     : ioctl_(std::move(ioctl)),
       vm_(std::move(vm)),
       config_(config),
@@ -37,6 +38,7 @@ KvmPartition::~KvmPartition() {
   // Closing the VM fd drops every irqfd in one go; deassigning them one by one would cost a
   // grace period (~54 us) each. Routes still alive see kPartitionGone from here on.
   if (irqfd_) irqfd_->Shutdown();
+  if (irq_lines_) irq_lines_->Shutdown();
 }
 
 Status KvmPartition::MapMemory(const MemoryRegion& region) {
@@ -79,7 +81,10 @@ Result<std::unique_ptr<Vcpu>> KvmPartition::CreateVcpu(uint32_t index) {
     return Error::Make(ErrorCode::kFailedPrecondition, "KvmPartition::CreateVcpu",
                        "vCPU " + std::to_string(index) + " already created");
   }
-  auto vcpu = KvmVcpu::Create(ioctl_, vm_.get(), index, caps_.vcpu_mmap_size, cpuid_);
+  Cpuid cpuid = cpuid_;
+  cpuid.SetApicId(index);
+  auto vcpu = KvmVcpu::Create(ioctl_, vm_.get(), index, caps_.vcpu_mmap_size, cpuid,
+                              caps_.mp_state);
   if (!vcpu) return vcpu.error();
   vcpu_created_[index] = true;
   return std::unique_ptr<Vcpu>(std::move(*vcpu));
@@ -97,5 +102,18 @@ Result<bool> KvmPartition::RequestMsi(const MsiMessage& msi) {
 }
 
 IrqFd* KvmPartition::irqfd() { return irqfd_.get(); }
+
+IrqLines* KvmPartition::irq_lines() { return irq_lines_.get(); }
+
+Result<Cpuid> KvmPartition::DefaultCpuid(uint32_t index) {
+  if (index >= config_.vcpu_count) {
+    return Error::Make(ErrorCode::kInvalidArgument, "KvmPartition::DefaultCpuid",
+                       "index " + std::to_string(index) + " >= vcpu_count " +
+                           std::to_string(config_.vcpu_count));
+  }
+  Cpuid cpuid = cpuid_;
+  cpuid.SetApicId(index);
+  return cpuid;
+}
 
 }  // namespace virt::kvm

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "kvm_fd.h"
+#include "kvm_irq_lines.h"
+#include "virt/cpuid.h"
 #include "virt/guest_memory_map.h"
 #include "virt/kernel_irqfd.h"
 #include "virt/kvm/kvm_hypervisor.h"
@@ -13,15 +15,14 @@
 
 namespace virt::kvm {
 
-class KvmPartition final : public Partition {
+class KvmPartition final : public Partition, public PartitionCpuid {
  public:
   // Takes ownership of `vm` (already set up by KvmHypervisor::CreatePartition).
   static Result<std::unique_ptr<Partition>> Create(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
                                                    const PartitionConfig& config,
-                                                   const KvmHostCaps& caps,
-                                                   const std::vector<uint8_t>& cpuid);
-  // Marks the irqfd state dead (routes fail with kPartitionGone from now on) and closes the VM
-  // fd, which releases every irqfd and memslot in the kernel at once.
+                                                   const KvmHostCaps& caps, const Cpuid& cpuid);
+  // Marks the irqfd and line state dead (routes fail with kPartitionGone from now on) and
+  // closes the VM fd, which releases every irqfd and memslot in the kernel at once.
   ~KvmPartition() override;
 
   Status MapMemory(const MemoryRegion& region) override;
@@ -29,17 +30,26 @@ class KvmPartition final : public Partition {
   Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) override;
   Result<bool> RequestMsi(const MsiMessage& msi) override;
   IrqFd* irqfd() override;
+  PartitionCpuid* cpuid() override { return this; }
+  // With config.irqchip: the 24 IOAPIC pins (KvmIrqLines); null without.
+  IrqLines* irq_lines() override;
+
+  // PartitionCpuid: what KVM_GET_SUPPORTED_CPUID said when the hypervisor was opened, and that
+  // with SetApicId(index). No ioctl.
+  Result<Cpuid> SupportedCpuid() override { return cpuid_; }
+  Result<Cpuid> DefaultCpuid(uint32_t index) override;
 
  private:
   KvmPartition(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm, const PartitionConfig& config,
-               const KvmHostCaps& caps, const std::vector<uint8_t>& cpuid);
+               const KvmHostCaps& caps, const Cpuid& cpuid);
 
   std::shared_ptr<KvmIoctl> ioctl_;
   KvmFd vm_;
   PartitionConfig config_;
   KvmHostCaps caps_;
-  const std::vector<uint8_t> cpuid_;  // a copy: the partition may outlive its hypervisor
+  const Cpuid cpuid_;  // a copy: the partition may outlive its hypervisor
   std::unique_ptr<KernelIrqFd> irqfd_;
+  std::unique_ptr<KvmIrqLines> irq_lines_;
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit

@@ -23,43 +23,35 @@ void InstallKickHandler() {
   });
 }
 
-// Sets the APIC ID the guest reads from CPUID to the vCPU index (leaf 1 EBX[31:24], leaves
-// 0xB / 0x1F EDX), so multi-vCPU guests see distinct IDs.
-void FixApicIds(kvm_cpuid2* cpuid, uint32_t index) {
-  for (uint32_t i = 0; i < cpuid->nent; ++i) {
-    kvm_cpuid_entry2& e = cpuid->entries[i];
-    if (e.function == 1) e.ebx = (e.ebx & 0x00FFFFFFu) | (index << 24);
-    if (e.function == 0xB || e.function == 0x1F) e.edx = index;
-  }
-}
-
 }  // namespace
 
 int KvmVcpu::KickSignal() { return SIGRTMIN + 3; }
 
 Result<std::unique_ptr<KvmVcpu>> KvmVcpu::Create(std::shared_ptr<KvmIoctl> ioctl, int vm_fd,
                                                  uint32_t index, int mmap_size,
-                                                 const std::vector<uint8_t>& supported_cpuid) {
+                                                 const Cpuid& cpuid, bool mp_state) {
   auto fd = ioctl->CreateVcpu(vm_fd, index);
   if (!fd) return fd.error();
   KvmFd vcpu(ioctl, *fd);
   auto run = ioctl->MapRun(vcpu.get(), static_cast<size_t>(mmap_size));
   if (!run) return run.error();
-  std::unique_ptr<KvmVcpu> out(
-      new KvmVcpu(ioctl, std::move(vcpu), *run, static_cast<size_t>(mmap_size), index));
-  if (!supported_cpuid.empty()) {
-    std::vector<uint8_t> buf = supported_cpuid;
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    FixApicIds(cpuid, index);
-    if (Status s = ioctl->SetCpuid2(out->fd_.get(), *cpuid); !s) return s.error();
+  std::unique_ptr<KvmVcpu> out(new KvmVcpu(ioctl, std::move(vcpu), *run,
+                                           static_cast<size_t>(mmap_size), index, mp_state));
+  if (!cpuid.empty()) {
+    if (Status s = out->SetCpuid(cpuid); !s) return s.error();
   }
   InstallKickHandler();
   return out;
 }
 
 KvmVcpu::KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, size_t run_size,
-                 uint32_t index)
-    : ioctl_(std::move(ioctl)), fd_(std::move(fd)), run_(run), run_size_(run_size), index_(index) {}
+                 uint32_t index, bool mp_state)
+    : ioctl_(std::move(ioctl)),
+      fd_(std::move(fd)),
+      run_(run),
+      run_size_(run_size),
+      index_(index),
+      mp_state_supported_(mp_state) {}
 
 KvmVcpu::~KvmVcpu() { (void)ioctl_->UnmapRun(run_, run_size_); }
 
@@ -88,6 +80,7 @@ Result<VcpuExit> KvmVcpu::Run() {
       in_run_ = true;
       runner_ = pthread_self();
     }
+    entered_ = true;
     Status ran = ioctl_->Run(fd_.get());
     {
       std::lock_guard lock(kick_mu_);

@@ -56,6 +56,12 @@ class SystemKvmIoctl final : public KvmIoctl {
   Status CreateIrqchip(int vm_fd) override {
     return Check(Call("KVM_CREATE_IRQCHIP", vm_fd, KVM_CREATE_IRQCHIP, nullptr));
   }
+  Status CreatePit2(int vm_fd, const kvm_pit_config& config) override {
+    return Check(Call("KVM_CREATE_PIT2", vm_fd, KVM_CREATE_PIT2, &config));
+  }
+  Status IrqLine(int vm_fd, const kvm_irq_level& level) override {
+    return Check(Call("KVM_IRQ_LINE", vm_fd, KVM_IRQ_LINE, &level));
+  }
   Status SetTssAddr(int vm_fd, uint64_t address) override {
     return Check(Call("KVM_SET_TSS_ADDR", vm_fd, KVM_SET_TSS_ADDR,
                       reinterpret_cast<const void*>(static_cast<uintptr_t>(address))));
@@ -119,6 +125,15 @@ class SystemKvmIoctl final : public KvmIoctl {
   }
   Status SetCpuid2(int vcpu_fd, const kvm_cpuid2& cpuid) override {
     return Check(Call("KVM_SET_CPUID2", vcpu_fd, KVM_SET_CPUID2, &cpuid));
+  }
+  Status GetCpuid2(int vcpu_fd, kvm_cpuid2* cpuid) override {
+    return Check(Call("KVM_GET_CPUID2", vcpu_fd, KVM_GET_CPUID2, cpuid));
+  }
+  Status GetMpState(int vcpu_fd, kvm_mp_state* state) override {
+    return Check(Call("KVM_GET_MP_STATE", vcpu_fd, KVM_GET_MP_STATE, state));
+  }
+  Status SetMpState(int vcpu_fd, const kvm_mp_state& state) override {
+    return Check(Call("KVM_SET_MP_STATE", vcpu_fd, KVM_SET_MP_STATE, &state));
   }
 };
 

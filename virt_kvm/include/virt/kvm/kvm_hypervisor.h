@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "virt/cpuid.h"
 #include "virt/hypervisor.h"
 #include "virt/kvm/kvm_ioctl.h"
 #include "virt/registry.h"
@@ -21,6 +22,9 @@ struct KvmHostCaps {
   int max_vcpus = 0;            // KVM_CAP_MAX_VCPUS
   int max_irq_routes = 0;       // KVM_CAP_IRQ_ROUTING (KVM_MAX_IRQ_ROUTES)
   bool identity_map_addr = false;  // KVM_CAP_SET_IDENTITY_MAP_ADDR
+  bool pit2 = false;               // KVM_CAP_PIT2 (PartitionConfig::pit)
+  bool irqfd_resample = false;     // KVM_CAP_IRQFD_RESAMPLE (LineTrigger::kLevelResample)
+  bool mp_state = false;           // KVM_CAP_MP_STATE (Vcpu::mp_state())
 };
 
 class KvmHypervisor final : public Hypervisor {
@@ -39,19 +43,22 @@ class KvmHypervisor final : public Hypervisor {
   std::string_view name() const override { return "kvm"; }
 
   // KVM_CREATE_VM, KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_TSS_ADDR, KVM_CREATE_IRQCHIP (when
-  // config.irqchip). The VM fd is closed again on any failure.
+  // config.irqchip), KVM_CREATE_PIT2 {flags KVM_PIT_SPEAKER_DUMMY} (when config.pit). The VM fd
+  // is closed again on any failure. kInvalidArgument for vcpu_count outside 1..max_vcpus or pit
+  // without irqchip; kUnavailable for pit when the host lacks KVM_CAP_PIT2.
   Result<std::unique_ptr<Partition>> CreatePartition(const PartitionConfig& config) override;
 
   const KvmHostCaps& caps() const { return caps_; }
+  // What KVM_GET_SUPPORTED_CPUID said when the hypervisor was opened.
+  const Cpuid& supported_cpuid() const { return supported_cpuid_; }
 
  private:
-  KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps,
-                std::vector<uint8_t> cpuid);
+  KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps, Cpuid cpuid);
 
   std::shared_ptr<KvmIoctl> ioctl_;
   int kvm_fd_;
   KvmHostCaps caps_;
-  std::vector<uint8_t> supported_cpuid_;  // a kvm_cpuid2 with its entries
+  Cpuid supported_cpuid_;
 };
 
 // The registry entry for KVM using the real ioctl layer.

@@ -37,6 +37,10 @@ class KvmIoctl {
   virtual Result<int> CreateVm(int kvm_fd, unsigned long type) = 0;
   // KVM_CREATE_IRQCHIP (in-kernel PIC, IOAPIC and LAPICs).
   virtual Status CreateIrqchip(int vm_fd) = 0;
+  // KVM_CREATE_PIT2 (in-kernel i8254 on ports 0x40-0x43, wired to GSI 0); needs the irqchip.
+  virtual Status CreatePit2(int vm_fd, const kvm_pit_config& config) = 0;
+  // KVM_IRQ_LINE: sets the level of an irqchip GSI (IOAPIC pin, and PIC pin below 16).
+  virtual Status IrqLine(int vm_fd, const kvm_irq_level& level) = 0;
   // KVM_SET_TSS_ADDR (three pages the guest never uses; needed on Intel).
   virtual Status SetTssAddr(int vm_fd, uint64_t address) = 0;
   // KVM_SET_IDENTITY_MAP_ADDR (one page the guest never uses; needed on Intel).
@@ -74,6 +78,11 @@ class KvmIoctl {
   virtual Result<int> SetMsrs(int vcpu_fd, const kvm_msrs& msrs) = 0;
   // KVM_SET_CPUID2.
   virtual Status SetCpuid2(int vcpu_fd, const kvm_cpuid2& cpuid) = 0;
+  // KVM_GET_CPUID2; cpuid->nent is the capacity on entry (E2BIG when too small), the count after.
+  virtual Status GetCpuid2(int vcpu_fd, kvm_cpuid2* cpuid) = 0;
+  // KVM_GET_MP_STATE / KVM_SET_MP_STATE.
+  virtual Status GetMpState(int vcpu_fd, kvm_mp_state* state) = 0;
+  virtual Status SetMpState(int vcpu_fd, const kvm_mp_state& state) = 0;
 };
 
 // The real implementation: ioctl(2), open(2), mmap(2). Stateless and thread-safe.

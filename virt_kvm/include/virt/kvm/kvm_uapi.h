@@ -34,5 +34,11 @@ static_assert(KVM_SET_GSI_ROUTING == 0x4008ae6a);
 static_assert(KVM_IRQFD == 0x4020ae76);
 static_assert(KVM_SIGNAL_MSI == 0x4020aea5);
 static_assert(KVM_SET_USER_MEMORY_REGION == 0x4020ae46);
+static_assert(KVM_GET_CPUID2 == 0xc008ae91);
+static_assert(KVM_GET_MP_STATE == 0x8004ae98 && KVM_SET_MP_STATE == 0x4004ae99);
+static_assert(sizeof(kvm_pit_config) == 64 && KVM_CREATE_PIT2 == 0x4040ae77);
+static_assert(sizeof(kvm_irq_level) == 8 && KVM_IRQ_LINE == 0x4008ae61);
+static_assert(sizeof(kvm_irqfd) == 32 && offsetof(kvm_irqfd, resamplefd) == 12);
+static_assert(KVM_IRQFD_FLAG_DEASSIGN == 1 && KVM_IRQFD_FLAG_RESAMPLE == 2);
 
 }  // namespace virt::kvm
