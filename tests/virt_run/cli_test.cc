@@ -2,25 +2,18 @@
 // the one-line message for each, on any host (inputs are checked before a backend is opened).
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "elf_builder.h"
 #include "run_binary.h"
+#include "temp_file.h"
 
 namespace virt::run {
 namespace {
 
 using testing::ElfBuilder;
 using testing::RunBinary;
-
-std::string WriteFile(const std::string& name, const std::vector<uint8_t>& bytes) {
-  const std::string path = ::testing::TempDir() + "virt_run_cli_" + name;
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return path;
-}
 
 ElfBuilder Good() { return ElfBuilder::Typical({0x90, 0xf4}, 0x2000); }
 
@@ -77,7 +70,7 @@ std::vector<Case> Cases() {
 
 TEST(VirtRunCliTest, BadKernelsExit2WithTheirMessage) {
   for (const Case& c : Cases()) {
-    const std::string path = WriteFile(c.name, c.file);
+    const std::string path = testing::WriteTempFile(c.name, c.file);
     std::vector<std::string> args = c.extra_args;
     args.push_back(path);
     const auto r = RunBinary(VIRT_RUN_BINARY, args);
@@ -91,7 +84,7 @@ TEST(VirtRunCliTest, BadKernelsExit2WithTheirMessage) {
 }
 
 TEST(VirtRunCliTest, MissingKernelAndBadOptions) {
-  auto r = RunBinary(VIRT_RUN_BINARY, {::testing::TempDir() + "virt_run_cli_does_not_exist"});
+  auto r = RunBinary(VIRT_RUN_BINARY, {testing::TempPath("does_not_exist")});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("No such file or directory"), std::string::npos) << r.err;
 
@@ -109,15 +102,15 @@ TEST(VirtRunCliTest, MissingKernelAndBadOptions) {
 }
 
 TEST(VirtRunCliTest, InitrdOverTheLimit) {
-  const std::string kernel = WriteFile("initrd_kernel", Good().Build());
-  const std::string env = WriteFile("initrd_big", std::vector<uint8_t>(20000, 'x'));
+  const std::string kernel = testing::WriteTempFile("initrd_kernel", Good().Build());
+  const std::string env = testing::WriteTempFile("initrd_big", std::vector<uint8_t>(20000, 'x'));
   const auto r = RunBinary(VIRT_RUN_BINARY, {"--initrd", env, kernel});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err, "virt-run: --initrd " + env + ": 20000 bytes, more than the 16384 allowed\n");
 }
 
 TEST(VirtRunCliTest, UnknownBackendFromTheEnvironmentIsAUsageError) {
-  const std::string kernel = WriteFile("env_kernel", Good().Build());
+  const std::string kernel = testing::WriteTempFile("env_kernel", Good().Build());
   ::setenv("VIRT_BACKEND", "nonesuch", 1);
   const auto r = RunBinary(VIRT_RUN_BINARY, {kernel});
   ::unsetenv("VIRT_BACKEND");

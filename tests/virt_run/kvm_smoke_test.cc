@@ -3,11 +3,11 @@
 // being cancelled cleanly. Skips (with the reason) when this host has no usable /dev/kvm.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "run_binary.h"
+#include "temp_file.h"
 #include "virt/kvm/kvm_hypervisor.h"
 
 namespace virt::run {
@@ -66,8 +66,8 @@ TEST_F(VirtRunKvmTest, HangExits124AfterTheTimeout) {
 }
 
 TEST_F(VirtRunKvmTest, ModuleArrivesWholeThroughOneStringOut) {
-  const std::string env = ::testing::TempDir() + "virt_run_kvm_env";
-  std::ofstream(env) << "TESTNAME=smoke\nHOST=kvm\n";
+  const std::string text = "TESTNAME=smoke\nHOST=kvm\n";
+  const std::string env = testing::WriteTempFile("env", {text.begin(), text.end()});
   const RunResult r = Run({"--initrd", env, "--append", "m", "--json"});
   EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_EQ(r.out.rfind(std::string(kHello) + "TESTNAME=smoke\nHOST=kvm\npass\n{", 0), 0u) << r.out;

@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "elf_builder.h"
 #include "fake_backend.h"
+#include "temp_file.h"
 
 namespace virt::run {
 namespace {
@@ -22,13 +22,6 @@ using testing::FakeVcpu;
 using testing::Out;
 using testing::Out32;
 
-std::string WriteFile(const std::string& name, const std::vector<uint8_t>& bytes) {
-  const std::string path = ::testing::TempDir() + "virt_run_vmm_test_" + name;
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return path;
-}
-
 const std::vector<uint8_t> kCode = {0xe6, 0xf4, 0xf4, 0xf4};
 
 class VmmTest : public ::testing::Test {
@@ -36,7 +29,7 @@ class VmmTest : public ::testing::Test {
   void SetUp() override {
     out_ = std::tmpfile();
     ASSERT_NE(out_, nullptr);
-    options_.kernel = WriteFile("kernel", ElfBuilder::Typical(kCode, 0x10000).Build());
+    options_.kernel = testing::WriteTempFile("kernel", ElfBuilder::Typical(kCode, 0x10000).Build());
     options_.timeout_s = 30;
   }
   void TearDown() override { std::fclose(out_); }
@@ -216,18 +209,18 @@ TEST_F(VmmTest, CpuFlagOnALeafTheBackendLacksIsStatus2AndNothingRuns) {
 
 TEST_F(VmmTest, BadKernelIsStatus2BeforeAnyBackendIsOpened) {
   FakeHypervisor hv;
-  options_.kernel = WriteFile("not_elf", {'#', '!', '/', 'b', 'i', 'n'});
+  options_.kernel = testing::WriteTempFile("not_elf", {'#', '!', '/', 'b', 'i', 'n'});
   const Verdict v = Run(&hv);
   EXPECT_EQ(v.status, 2);
   EXPECT_EQ(v.reason, "KERNEL " + options_.kernel + ": not an ELF file (no \\x7fELF magic)");
   EXPECT_TRUE(hv.configs.empty());
-  options_.kernel = ::testing::TempDir() + "virt_run_vmm_test_missing";
+  options_.kernel = testing::TempPath("missing");
   EXPECT_EQ(Run(&hv).reason, "KERNEL " + options_.kernel + ": No such file or directory");
 }
 
 TEST_F(VmmTest, InitrdOverTheLimitIsStatus2) {
   FakeHypervisor hv;
-  options_.initrd = WriteFile("big_env", std::vector<uint8_t>(16385, 'x'));
+  options_.initrd = testing::WriteTempFile("big_env", std::vector<uint8_t>(16385, 'x'));
   const Verdict v = Run(&hv);
   EXPECT_EQ(v.status, 2);
   EXPECT_NE(v.reason.find("16385 bytes, more than the 16384 allowed"), std::string::npos)
@@ -252,7 +245,7 @@ TEST(MainTest, JsonReportIsTheLastLineAfterTheConsole) {
     return std::make_unique<FakeVcpu>(i, std::vector{Out(0x3f8, 1, {'n', 'o', ' ', 'n', 'l'}),
                                                      Out(0x1234, 1, {0}), Out32(0xf4, 1)});
   };
-  const std::string kernel = WriteFile("main_kernel", ElfBuilder::Typical(kCode, 0x1000).Build());
+  const std::string kernel = testing::WriteTempFile("main_kernel", ElfBuilder::Typical(kCode, 0x1000).Build());
   std::FILE* out = std::tmpfile();
   std::FILE* err = std::tmpfile();
   const char* args[] = {"--json", "--smp", "1", kernel.c_str()};
