@@ -20,7 +20,12 @@
  *      mode 4: as mode 1, then executes `ud2` right after READY_PORT (the handler reports
  *      EXCEPTION_BASE + 6, then the guest waits for interrupts as in mode 1);
  *      mode 5: executes CPUID leaf 1 and writes EBX, then ECX, then EDX (4 bytes each) to
- *      CPUID_PORT, then cli; hlt (for tests of the CPUID the VMM set).
+ *      CPUID_PORT, then cli; hlt (for tests of the CPUID the VMM set);
+ *      mode 6: the doorbell loop: enables its APIC, reads N with a 4-byte IN from COUNT_PORT,
+ *      then N times writes the ring number (4 bytes) to DOORBELL_ADDR and waits with sti; hlt
+ *      for an interrupt, whose handler EOIs without any port access; after the N-th interrupt
+ *      it writes N to VECTOR_PORT and halts. With a doorbell on DOORBELL_ADDR and a device
+ *      that answers each ring with an MSI, the loop makes no exit at all.
  *
  * Layout: the image (code, then the 256 stubs) must end below IDT_BASE; `.org` at the end makes
  * the build fail if it ever grows past it. Stack below STACK_TOP.
@@ -32,6 +37,8 @@
         .set VECTOR_PORT, 0x14
         .set LOOP_PORT,   0x15
         .set CPUID_PORT,  0x16
+        .set COUNT_PORT,  0x17
+        .set DOORBELL_ADDR, 0xd0001000
         .set MMIO_ADDR,   0xd0000000
         .set LOAD_ADDR,   0x1000
         .set IDT_BASE,    0x3000
@@ -101,6 +108,8 @@ say_hello:
         je      interrupts
         cmp     $5, %ebx
         je      report_cpuid
+        cmp     $6, %ebx
+        je      doorbells
         cli
         hlt
         jmp     .
@@ -144,8 +153,33 @@ idle:
         hlt
         jmp     idle
 
+doorbells:
+        movl    $0x1ff, APIC_SVR
+        mov     $COUNT_PORT, %dx
+        in      %dx, %eax
+        mov     %eax, %esi              /* N */
+        xor     %edi, %edi              /* interrupts taken */
+ring:
+        cmp     %esi, %edi
+        je      rung
+        mov     %edi, DOORBELL_ADDR
+wait_irq:
+        mov     $STACK_TOP, %esp
+        sti
+        hlt
+        jmp     wait_irq                /* woken without an interrupt: wait again, no ring */
+rung:
+        mov     %edi, %eax
+        mov     $VECTOR_PORT, %dx
+        out     %eax, %dx
+        cli
+        hlt
+        jmp     .
+
 handler:
         /* %al: the vector, from the stub. */
+        cmp     $6, %ebx
+        je      doorbell_irq
         movzbl  %al, %eax
         cmp     $32, %eax
         jb      exception
@@ -153,6 +187,11 @@ handler:
         out     %eax, %dx
         movl    $0, APIC_EOI
         jmp     idle
+doorbell_irq:
+        movl    $0, APIC_EOI
+        inc     %edi
+        mov     $STACK_TOP, %esp
+        jmp     ring
 exception:
         add     $EXCEPTION_BASE, %eax
         mov     $VECTOR_PORT, %dx

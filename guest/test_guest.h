@@ -16,6 +16,8 @@ inline constexpr uint16_t kReadyPort = 0x13;   // OUT: APIC enabled, waiting for
 inline constexpr uint16_t kVectorPort = 0x14;  // OUT, 4 bytes: the vector taken (see below)
 inline constexpr uint16_t kLoopPort = 0x15;    // OUT, 1 byte, over and over (kModeOutLoop)
 inline constexpr uint16_t kCpuidPort = 0x16;   // OUT, 4 bytes: CPUID.1 EBX, ECX, EDX (kModeCpuid)
+inline constexpr uint16_t kCountPort = 0x17;   // IN, 4 bytes: how many rings (kModeDoorbell)
+inline constexpr uint64_t kDoorbellAddress = 0xd0001000;  // 4-byte MMIO write: the ring number
 inline constexpr uint64_t kMmioAddress = 0xd0000000;
 // The guest knows a vector from the IDT entry it came through, not from the APIC. It reports an
 // interrupt (vector >= 32) as the vector and EOIs it; an exception (vector < 32) as
@@ -28,6 +30,9 @@ inline constexpr uint32_t kModeSpin = 2;        // say kReadyPort, then spin wit
 inline constexpr uint32_t kModeOutLoop = 3;     // `out %al, $kLoopPort` forever: one exit each
 inline constexpr uint32_t kModeException = 4;   // as kModeInterrupts, with a #UD after kReadyPort
 inline constexpr uint32_t kModeCpuid = 5;       // CPUID.1 EBX/ECX/EDX to kCpuidPort, then hlt
+// Reads N from kCountPort, then N times: rings kDoorbellAddress and waits for any interrupt
+// (EOI'd silently); then reports N to kVectorPort and halts.
+inline constexpr uint32_t kModeDoorbell = 6;
 
 inline constexpr uint64_t kLoadAddress = 0x1000;
 inline constexpr uint64_t kIdtBase = 0x3000;      // the image ends below it (checked when built)

@@ -105,6 +105,57 @@ TEST(CpuidTest, SetApicIdPatchesLeafOneAndEveryTopologySubleaf) {
   EXPECT_EQ(Cpuid().ApicId(), std::nullopt);
 }
 
+TEST(CpuidTest, SetTopologyDescribesOnePackageOfSingleThreadedCores) {
+  // What KVM's supported set looks like: leaf 0 says 0x1F exists, the topology leaves are blank.
+  const CpuidEntry entries[] = {{0, 0, 0, 0x20, 0, 0, 0},
+                                {1, 0, 0, 0x806f8, 0x00010800, 0, 0x0f8bfbff},
+                                {0xB, 0, kCpuidIndexSignificant, 0, 0, 0, 1},
+                                {0x1F, 0, kCpuidIndexSignificant, 0, 0, 0, 1}};
+  Cpuid c{entries};
+  ASSERT_TRUE(c.SetTopology(5, 6));
+  EXPECT_EQ(c.Find(1)->ebx, 0x05080800u);  // APIC ID 5, 8 addressable IDs, CLFLUSH kept
+  EXPECT_TRUE((c.Find(1)->edx >> 28) & 1);
+  for (uint32_t leaf : {0xBu, 0x1Fu}) {
+    SCOPED_TRACE(leaf);
+    EXPECT_EQ(*c.Find(leaf, 0), (CpuidEntry{leaf, 0, kCpuidIndexSignificant, 0, 1, 0x100, 5}));
+    EXPECT_EQ(*c.Find(leaf, 1), (CpuidEntry{leaf, 1, kCpuidIndexSignificant, 3, 6, 0x201, 5}));
+    EXPECT_EQ(*c.Find(leaf, 2), (CpuidEntry{leaf, 2, kCpuidIndexSignificant, 0, 0, 2, 5}));
+  }
+  EXPECT_EQ(c.ApicId(), 5u);
+  EXPECT_EQ(c.size(), 8u);
+
+  // One vCPU: no HTT, shift 0.
+  ASSERT_TRUE(c.SetTopology(0, 1));
+  EXPECT_FALSE((c.Find(1)->edx >> 28) & 1);
+  EXPECT_EQ(c.Find(0xB, 1)->eax, 0u);
+  EXPECT_EQ(c.Find(0xB, 1)->ebx, 1u);
+  EXPECT_EQ(c.size(), 8u);
+}
+
+TEST(CpuidTest, SetTopologyAddsOnlyLeavesTheMaximumLeafCovers) {
+  const CpuidEntry entries[] = {{0, 0, 0, 0xa, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0}};
+  Cpuid c{entries};
+  ASSERT_TRUE(c.SetTopology(1, 2));
+  EXPECT_EQ(c.Find(0xB, 0), nullptr);
+  EXPECT_EQ(c.Find(1)->ebx >> 16, 0x0102u);
+  const CpuidEntry with_b[] = {{0, 0, 0, 0x10, 0, 0, 0}};
+  Cpuid d{with_b};
+  ASSERT_TRUE(d.SetTopology(3, 4));
+  ASSERT_NE(d.Find(0xB, 1), nullptr);
+  EXPECT_EQ(d.Find(0xB, 1)->eax, 2u);
+  EXPECT_EQ(d.Find(0x1F, 0), nullptr) << "0x1F only when the table had it";
+}
+
+TEST(CpuidTest, SetTopologyRefusesIdsThatDoNotFit) {
+  Cpuid c = Table();
+  const Cpuid before = c;
+  EXPECT_EQ(c.SetTopology(0, 0).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(c.SetTopology(4, 4).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(c.SetTopology(2, 1).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(c, before);
+  EXPECT_TRUE(c.SetTopology(3, 3));  // 3 vCPUs: IDs 0..3 addressable
+}
+
 TEST(CpuidTest, FeaturesAreFoundByTheirCommandLineNames) {
   auto x2apic = FindCpuidFeature("x2apic");
   ASSERT_TRUE(x2apic.has_value());

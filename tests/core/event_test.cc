@@ -189,6 +189,23 @@ TEST(EventTest, NativeHandleIsSignalledWhileTheCounterIsNonZero) {
   EXPECT_EQ(event.Wait(0ms).value_or(0), 1u);
   EXPECT_EQ(::WaitForSingleObject(handle, 0), WAIT_TIMEOUT);
 }
+
+// Someone else signalling the handle itself (WHP sets a doorbell's event with SetEvent) is one
+// signal, as a write of 1 to an eventfd is; it coalesces with the counter's own signals.
+TEST(EventTest, ASetEventStraightOnTheHandleCountsAsOneSignal) {
+  Event event = MustCreate();
+  ASSERT_TRUE(::SetEvent(event.native_handle()));
+  ASSERT_TRUE(::SetEvent(event.native_handle()));
+  EXPECT_EQ(event.TryWait().value_or(0), 1u);
+  EXPECT_EQ(event.TryWait().value_or(9), 0u);
+  EXPECT_EQ(::WaitForSingleObject(event.native_handle(), 0), WAIT_TIMEOUT);
+  ASSERT_TRUE(::SetEvent(event.native_handle()));
+  EXPECT_EQ(event.Wait(1000ms).value_or(0), 1u);
+  ASSERT_TRUE(::SetEvent(event.native_handle()));
+  ASSERT_TRUE(event.Signal(3).has_value());
+  EXPECT_EQ(event.TryWait().value_or(0), 4u);
+  EXPECT_EQ(event.TryWait().value_or(9), 0u);
+}
 #else
 TEST(EventTest, SignalOfTheMaximumCountIsRefusedByTheKernel) {
   Event event = MustCreate();

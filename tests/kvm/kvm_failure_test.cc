@@ -32,6 +32,8 @@ enum class Scenario {
   kSetLineLevel,
   kNewLineRoute,
   kDropLineRoute,
+  kRegisterDoorbell,
+  kDropDoorbell,
 };
 
 constexpr Scenario kScenarios[] = {
@@ -40,6 +42,7 @@ constexpr Scenario kScenarios[] = {
     Scenario::kClearMsi,         Scenario::kDropRoute,       Scenario::kBatchCommit,
     Scenario::kSetCpuid,         Scenario::kGetCpuid,        Scenario::kMpState,
     Scenario::kSetLineLevel,     Scenario::kNewLineRoute,    Scenario::kDropLineRoute,
+    Scenario::kRegisterDoorbell, Scenario::kDropDoorbell,
 };
 
 const char* Name(Scenario s) {
@@ -59,6 +62,8 @@ const char* Name(Scenario s) {
     case Scenario::kSetLineLevel: return "SetLineLevel";
     case Scenario::kNewLineRoute: return "NewLineRoute";
     case Scenario::kDropLineRoute: return "DropLineRoute";
+    case Scenario::kRegisterDoorbell: return "RegisterDoorbell";
+    case Scenario::kDropDoorbell: return "DropDoorbell";
   }
   return "?";
 }
@@ -66,7 +71,10 @@ const char* Name(Scenario s) {
 bool UsesRoutes(Scenario s) {
   return s >= Scenario::kSetMsiNewRoute && s <= Scenario::kBatchCommit;
 }
-bool IsTeardown(Scenario s) { return s == Scenario::kDropRoute || s == Scenario::kDropLineRoute; }
+bool IsTeardown(Scenario s) {
+  return s == Scenario::kDropRoute || s == Scenario::kDropLineRoute ||
+         s == Scenario::kDropDoorbell;
+}
 // Whether the operation can simply be made again after it failed (a dropped route is gone).
 bool Retryable(Scenario s) { return !IsTeardown(s); }
 bool UsesVcpu(Scenario s) { return s >= Scenario::kSetCpuid && s <= Scenario::kMpState; }
@@ -80,6 +88,7 @@ const MsiMessage kMsiB = MsiMessage::Fixed(1, 0x31);
 const MsiMessage kMsiB2 = MsiMessage::Fixed(2, 0x32);
 const MsiMessage kProbeMsi = MsiMessage::Fixed(7, 0x77);
 MsiMessage BatchMsi(int i) { return MsiMessage::Fixed(static_cast<uint8_t>(i), 0x40); }
+constexpr DoorbellMatch kDoorbell{DoorbellSpace::kMmio, 0xfeb00000, 4, 2};
 
 // One run of a scenario on its own FakeKvm: the setup (never made to fail), the operation under
 // test, and what they left behind.
@@ -103,6 +112,12 @@ class World {
     part = std::move(*p);
     irqfd()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
     part->irq_lines()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
+    part->doorbells()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
+    if (scenario_ == Scenario::kDropDoorbell) {
+      auto r = part->doorbells()->Register(kDoorbell);
+      if (!r) return ::testing::AssertionFailure() << r.error().Message();
+      doorbells.push_back(std::move(*r));
+    }
     if (UsesVcpu(scenario_)) {
       auto v = part->CreateVcpu(1);
       if (!v) return ::testing::AssertionFailure() << v.error().Message();
@@ -218,6 +233,18 @@ class World {
         line_routes.push_back(std::move(*r));
         return Ok();
       }
+      case Scenario::kRegisterDoorbell: {
+        auto r = part->doorbells()->Register(kDoorbell);
+        if (!r) return r.error();
+        doorbells.push_back(std::move(*r));
+        return Ok();
+      }
+      case Scenario::kDropDoorbell: {
+        const size_t before = reported.size();
+        doorbells.clear();
+        if (reported.size() > before) return reported[before];
+        return Ok();
+      }
       case Scenario::kDropLineRoute: {
         const int fd = line_routes[0]->event().native_handle();
         const size_t before = reported.size();
@@ -237,6 +264,7 @@ class World {
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   std::vector<std::unique_ptr<IrqFdRoute>> routes;
   std::vector<std::unique_ptr<IrqLineRoute>> line_routes;
+  std::vector<std::unique_ptr<DoorbellRegistration>> doorbells;
   std::vector<Error> reported;
   std::set<Gsi> dropped;
 
@@ -285,7 +313,7 @@ std::string CaseName(const ::testing::TestParamInfo<FailureCase>& info) {
 TEST(KvmFailureEnumerationTest, EachOperationMakesTheExpectedCalls) {
   const std::vector<std::string> create_hypervisor = [] {
     std::vector<std::string> v = {"open", "KVM_GET_API_VERSION"};
-    v.insert(v.end(), 14, "KVM_CHECK_EXTENSION");
+    v.insert(v.end(), 16, "KVM_CHECK_EXTENSION");
     v.insert(v.end(), {"KVM_GET_VCPU_MMAP_SIZE", "KVM_GET_SUPPORTED_CPUID"});
     return v;
   }();
@@ -310,7 +338,10 @@ TEST(KvmFailureEnumerationTest, EachOperationMakesTheExpectedCalls) {
   EXPECT_THAT(RecordCalls(Scenario::kSetLineLevel), ElementsAre("KVM_IRQ_LINE"));
   EXPECT_THAT(RecordCalls(Scenario::kNewLineRoute), ElementsAre("KVM_IRQFD"));
   EXPECT_THAT(RecordCalls(Scenario::kDropLineRoute), ElementsAre("KVM_IRQFD"));
-  EXPECT_EQ(AllCases().size(), 18u + 5 + 1 + 3 + 2 + 1 + 2 + 2 + 11 + 1 + 1 + 2 + 1 + 1 + 1);
+  EXPECT_THAT(RecordCalls(Scenario::kRegisterDoorbell), ElementsAre("KVM_IOEVENTFD"));
+  EXPECT_THAT(RecordCalls(Scenario::kDropDoorbell), ElementsAre("KVM_IOEVENTFD"));
+  EXPECT_EQ(AllCases().size(),
+            20u + 5 + 1 + 3 + 2 + 1 + 2 + 2 + 11 + 1 + 1 + 2 + 1 + 1 + 1 + 1 + 1);
 }
 
 class KvmFailureTest : public ::testing::TestWithParam<FailureCase> {
@@ -428,7 +459,12 @@ TEST_P(KvmFailureTest, FailsCleanlyAndRecovers) {
     EXPECT_EQ(w.fake().mp_state(kVcpuFdBase + 1), ref.fake().mp_state(kVcpuFdBase + 1));
   }
 
+  // A failed registration left no ioeventfd behind; a failed unregister left one the VM drops.
+  if (c.scenario == Scenario::kRegisterDoorbell) {
+    EXPECT_EQ(w.fake().ioeventfds().size(), w.doorbells.size());
+  }
   // Nothing leaked: every fd closed exactly once, every kvm_run unmapped, no irqfd assigned.
+  w.doorbells.clear();
   w.line_routes.clear();
   w.routes.clear();
   w.vcpus.clear();

@@ -377,6 +377,15 @@ class FakeKvmState {
     std::lock_guard lock(mu_);
     return resamplers_;
   }
+  std::vector<kvm_ioeventfd> ioeventfd_calls() {
+    std::lock_guard lock(mu_);
+    return ioeventfd_calls_;
+  }
+  // The ioeventfds the VM holds now.
+  std::vector<kvm_ioeventfd> ioeventfds() {
+    std::lock_guard lock(mu_);
+    return ioeventfds_;
+  }
   std::vector<kvm_irq_level> irq_lines() {
     std::lock_guard lock(mu_);
     return lines_;
@@ -436,6 +445,7 @@ class FakeKvmState {
       table_.clear();
       slots_.clear();
       irqchip_ = false;
+      ioeventfds_.clear();
     }
     if (failed) return *failed;
     return Ok();
@@ -577,7 +587,41 @@ class FakeKvmState {
     msis_.push_back(msi);
     return signal_msi_result_;
   }
-  Status Ioeventfd(int, const kvm_ioeventfd&) { return Simple("KVM_IOEVENTFD"); }
+  // Keeps the registered ioeventfds as KVM does: EEXIST on a collision (KVM's rule), ENOENT
+  // for a deassign that matches none (same bus, addr, len, fd and datamatch).
+  Status Ioeventfd(int, const kvm_ioeventfd& k) {
+    std::lock_guard lock(mu_);
+    ioeventfd_calls_.push_back(k);
+    if (auto e = Enter("KVM_IOEVENTFD")) return *e;
+    const bool pio = k.flags & KVM_IOEVENTFD_FLAG_PIO;
+    const bool wildcard = !(k.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
+    if (k.flags & KVM_IOEVENTFD_FLAG_DEASSIGN) {
+      auto it = std::find_if(ioeventfds_.begin(), ioeventfds_.end(), [&](const kvm_ioeventfd& o) {
+        const bool o_pio = o.flags & KVM_IOEVENTFD_FLAG_PIO;
+        const bool o_wild = !(o.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
+        return o_pio == pio && o.addr == k.addr && o.len == k.len && o.fd == k.fd &&
+               o_wild == wildcard && (wildcard || o.datamatch == k.datamatch);
+      });
+      if (it == ioeventfds_.end()) return Error::Errno("KVM_IOEVENTFD", ENOENT);
+      ioeventfds_.erase(it);
+      return Ok();
+    }
+    if (k.len != 0 && k.len != 1 && k.len != 2 && k.len != 4 && k.len != 8) {
+      return Error::Errno("KVM_IOEVENTFD", EINVAL);
+    }
+    if (k.len == 0 && !wildcard) return Error::Errno("KVM_IOEVENTFD", EINVAL);
+    for (const kvm_ioeventfd& o : ioeventfds_) {
+      const bool o_pio = o.flags & KVM_IOEVENTFD_FLAG_PIO;
+      const bool o_wild = !(o.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
+      if (o_pio == pio && o.addr == k.addr &&
+          (o.len == 0 || k.len == 0 ||
+           (o.len == k.len && (o_wild || wildcard || o.datamatch == k.datamatch)))) {
+        return Error::Errno("KVM_IOEVENTFD", EEXIST);
+      }
+    }
+    ioeventfds_.push_back(k);
+    return Ok();
+  }
   Result<int> CreateVcpu(int, unsigned long id) {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_CREATE_VCPU")) return *e;
@@ -771,6 +815,8 @@ class FakeKvmState {
   bool irqchip_ = false;
   std::vector<kvm_pit_config> pits_;
   std::vector<kvm_irq_level> lines_;
+  std::vector<kvm_ioeventfd> ioeventfd_calls_;
+  std::vector<kvm_ioeventfd> ioeventfds_;
   std::map<int, uint32_t> mp_states_;
   std::set<int> ran_;                   // vCPU fds that have been through KVM_RUN
   std::map<uint32_t, uint32_t> resamplers_;  // event fd -> resample fd of assigned irqfds

@@ -26,6 +26,13 @@ int OpenFdCount() {
 void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
   auto h = MshvHypervisor::Create(ioctl);
   if (!h) return;
+  {
+    PartitionConfig with_pit{2, true};
+    with_pit.pit = true;
+    auto refused = (*h)->CreatePartition(with_pit);  // refused before any ioctl
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  }
   auto p = (*h)->CreatePartition(PartitionConfig{2, true});
   if (!p) return;
   Partition& partition = **p;
@@ -48,11 +55,39 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     InterceptHeader mem_w;
     mem_w.access_type = 1;
     InterceptHeader mem_r;
+    InterceptHeader cpuid_at;
+    cpuid_at.access_type = 2, cpuid_at.instruction_length = 2;
     vp->messages = {IoPortMessage(out, 0x3F8, 1, 0x41), IoPortMessage(in, 0x60, 1, 0),
                     MemoryMessage(HVMSG_UNMAPPED_GPA, mem_w, 0xFEB00000, {0x89, 0x08}),
                     MemoryMessage(HVMSG_UNMAPPED_GPA, mem_r, 0xFEB00000, {0x8A, 0x10}),
+                    CpuidMessage(cpuid_at, 1, 0, {1, 2, 0xFFFFFFFF, 4}),
                     PlainMessage(HVMSG_X64_HALT, 40)};
-    for (int i = 0; i < 5; ++i) {
+
+    // CPUID: read the hypervisor's table, hide x2APIC, install it. A failed SetCpuid must leave
+    // the vCPU answering as before (no table: the hypervisor's values).
+    const auto before = vcpu.cpuid()->GetCpuid();
+    Cpuid table = before ? *before : Cpuid(std::vector<CpuidEntry>{{1, 0, 0, 1, 2, 3, 4}});
+    (void)table.SetFeature(cpuid_feature::kX2Apic, false);
+    const bool set = vcpu.cpuid()->SetCpuid(table).has_value();
+    if (!set && before) {
+      auto after = vcpu.cpuid()->GetCpuid();
+      if (after) {
+        EXPECT_EQ(*after, *before);
+      }
+    }
+    if (set) {
+      auto after = vcpu.cpuid()->GetCpuid();
+      ASSERT_TRUE(after.has_value());
+      EXPECT_EQ(*after, table);
+    }
+    (void)partition.cpuid()->SupportedCpuid();
+    (void)partition.cpuid()->DefaultCpuid(1);
+    if (auto state = vcpu.mp_state()->GetMpState()) {
+      EXPECT_EQ(*state, MpState::kRunnable);
+    }
+    (void)vcpu.mp_state()->SetMpState(MpState::kRunnable);
+
+    for (int i = 0; i < 6; ++i) {
       auto exit = vcpu.Run();
       if (!exit) continue;
       if (auto* io = std::get_if<IoExit>(&*exit); io && !io->is_write) {
@@ -69,6 +104,19 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     MsrEntry msrs[] = {{0x10, 0}, {0xC0000080, 0}};
     (void)vcpu.GetMsrs(msrs);
     (void)partition.RequestMsi(MsiMessage::Fixed(0, 0x30));
+    if (set && vp->registers.count(HV_X64_REGISTER_RCX)) {
+      // The CPUID intercept, if answered, came from the table: x2APIC hidden.
+      const uint64_t rcx = vp->registers[HV_X64_REGISTER_RCX].low;
+      if (rcx != 0) {
+        EXPECT_EQ(rcx & (1u << 21), 0u);
+      }
+    }
+  }
+  if (auto ap = partition.CreateVcpu(1)) {
+    if (auto state = (*ap)->mp_state()->GetMpState()) {
+      EXPECT_EQ(*state, MpState::kUninitialized);
+    }
+    (void)(*ap)->mp_state()->SetMpState(MpState::kHalted);
   }
 
   IrqFd& irqfd = *partition.irqfd();
@@ -160,6 +208,32 @@ TEST_P(MshvFailureTest, EachCallFailingOnceLeaksNothing) {
     EXPECT_TRUE(fake.open_fds().empty()) << "an MSHV fd leaked";
     EXPECT_EQ(OpenFdCount(), fds_before) << "an eventfd leaked";
     if (HasFatalFailure()) return;
+  }
+}
+
+// A hypercall that needs memory (EAGAIN + HV_STATUS_INSUFFICIENT_MEMORY after the kernel's
+// deposit) is made again: whichever one it is, the scenario ends exactly as without it, with
+// that one hypercall issued twice.
+TEST(MshvDepositTest, EachHypercallNeedingADepositIsRetriedTransparently) {
+  FakeMshv dry;
+  Scenario(dry, std::shared_ptr<MshvIoctl>(&dry, [](MshvIoctl*) {}));
+  std::vector<uint16_t> dry_codes;
+  for (const HvcallRecord& r : dry.hvcalls()) dry_codes.push_back(r.call.code);
+  ASSERT_FALSE(dry_codes.empty());
+  for (size_t nth = 0; nth < dry_codes.size(); ++nth) {
+    SCOPED_TRACE("hypercall #" + std::to_string(nth) + " (code " +
+                 std::to_string(dry_codes[nth]) + ") needs a deposit");
+    FakeMshv fake;
+    fake.FailNext("RootHvcall", static_cast<int>(nth), EAGAIN, HV_STATUS_INSUFFICIENT_MEMORY);
+    Scenario(fake, std::shared_ptr<MshvIoctl>(&fake, [](MshvIoctl*) {}));
+    EXPECT_THAT(fake.violations(), IsEmpty());
+    EXPECT_EQ(fake.log(), dry.log());
+    std::vector<uint16_t> codes;
+    for (const HvcallRecord& r : fake.hvcalls()) codes.push_back(r.call.code);
+    std::vector<uint16_t> want = dry_codes;
+    want.insert(want.begin() + static_cast<std::ptrdiff_t>(nth), dry_codes[nth]);
+    EXPECT_EQ(codes, want);
+    if (HasFailure()) return;
   }
 }
 

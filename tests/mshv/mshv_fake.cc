@@ -42,6 +42,33 @@ int FakeMshv::calls(const std::string& method) const {
   return it == calls_.end() ? 0 : it->second;
 }
 
+FakeMshv::FakeMshv() : host_cpuid_(DefaultHostCpuid()) {}
+
+FakeMshv::~FakeMshv() {
+  for (auto& [fd, vp] : vps_) CloseWakeFd(vp);
+}
+
+FakeMshv::Partition* FakeMshv::PartitionOf(int fd, int* partition_fd) {
+  if (auto it = partitions_.find(fd); it != partitions_.end()) {
+    *partition_fd = fd;
+    return &it->second;
+  }
+  if (auto vp = vps_.find(fd); vp != vps_.end()) {
+    if (auto it = partitions_.find(vp->second.partition_fd); it != partitions_.end()) {
+      *partition_fd = it->first;
+      return &it->second;
+    }
+  }
+  return nullptr;
+}
+
+FakeMshv::Vp* FakeMshv::VpOf(int partition_fd, uint32_t vp_index) {
+  for (auto& [fd, vp] : vps_) {
+    if (vp.partition_fd == partition_fd && vp.index == vp_index) return &vp;
+  }
+  return nullptr;
+}
+
 FakeMshv::Partition& FakeMshv::only_partition() {
   EXPECT_EQ(partitions_.size(), 1u);
   return partitions_.begin()->second;
@@ -69,7 +96,10 @@ Status FakeMshv::Close(int fd) {
   std::lock_guard lock(mu_);
   if (open_fds_.erase(fd) == 0) Violation("close of fd " + Num(fd) + " that is not open");
   partitions_.erase(fd);  // the kernel drops the partition's irqfds and mappings with it
-  vps_.erase(fd);
+  if (auto vp = vps_.find(fd); vp != vps_.end()) {
+    CloseWakeFd(vp->second);
+    vps_.erase(vp);
+  }
   log_.push_back("close " + Num(fd));
   int err = 0;
   if (ShouldFail("Close", &err)) return Error::Errno("close", err);  // the fd is gone anyway
@@ -116,6 +146,11 @@ Result<int> FakeMshv::CreateVp(int partition_fd, const mshv_create_vp& args) {
   open_fds_.insert(fd);
   vps_[fd].partition_fd = partition_fd;
   vps_[fd].index = args.vp_index;
+  // The hypervisor creates the APs of a LAPIC partition in StartupSuspend (QEMU's MSHV
+  // accelerator keeps the register's reset value for this reason); VP 0 is the runnable BSP.
+  if ((it->second.pt_flags & (uint64_t{1} << MSHV_PT_BIT_LAPIC)) && args.vp_index != 0) {
+    vps_[fd].registers[HV_REGISTER_INTERNAL_ACTIVITY_STATE] = {HV_INTERNAL_ACTIVITY_STARTUP_SUSPEND, 0};
+  }
   return fd;
 }
 
@@ -224,75 +259,6 @@ Status FakeMshv::SetMsiRouting(int partition_fd, const mshv_user_irq_table& tabl
   p.table = next;
   p.pushes.push_back(std::move(next));
   log_.push_back(line);
-  return Ok();
-}
-
-Status FakeMshv::RootHvcall(int fd, mshv_root_hvcall* call) {
-  std::lock_guard lock(mu_);
-  int err = 0;
-  uint16_t status = 0;
-  HvcallRecord rec{fd, *call, {}};
-  const auto* in = reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(call->in_ptr));
-  if (in != nullptr) rec.input.assign(in, in + call->in_sz);
-  hvcalls_.push_back(rec);
-  if (ShouldFail("RootHvcall", &err, &status)) {
-    call->status = status;
-    return Error::Errno("MSHV_ROOT_HVCALL", err);
-  }
-  for (uint8_t b : call->rsvd) {
-    if (b != 0) Violation("mshv_root_hvcall.rsvd not zero");
-  }
-  if (call->code == HVCALL_ASSERT_VIRTUAL_INTERRUPT) {
-    if (!partitions_.count(fd)) Violation("ASSERT_VIRTUAL_INTERRUPT not on a partition fd");
-    if (call->in_sz != 32 || call->reps != 0 || call->out_sz != 0) Violation("ASSERT sizes");
-    call->status = HV_STATUS_SUCCESS;
-    return Ok();
-  }
-  auto vp_it = vps_.find(fd);
-  if (vp_it == vps_.end()) {
-    Violation("register hypercall not on a vp fd");
-    return Error::Errno("MSHV_ROOT_HVCALL", EBADF);
-  }
-  Vp& vp = vp_it->second;
-  hv_input_get_vp_registers header{};
-  if (rec.input.size() >= sizeof header) std::memcpy(&header, rec.input.data(), sizeof header);
-  if (header.partitionid != 0 || header.vpindex != vp.index || header.input_vtl != 0 ||
-      header.rsvd_z8 != 0 || header.rsvd_z16 != 0) {
-    Violation("register hypercall header");
-  }
-  const size_t n = call->reps;
-  if (call->code == HVCALL_GET_VP_REGISTERS) {
-    if (n == 0 || call->in_sz != 16 + 4 * n || call->out_sz != 16 * n) Violation("GET sizes");
-    auto* out = reinterpret_cast<hv_register_value*>(static_cast<uintptr_t>(call->out_ptr));
-    for (size_t i = 0; i < n && 16 + 4 * i + 4 <= rec.input.size(); ++i) {
-      uint32_t name;
-      std::memcpy(&name, rec.input.data() + 16 + 4 * i, 4);
-      out[i] = vp.registers[name];
-    }
-  } else if (call->code == HVCALL_SET_VP_REGISTERS) {
-    if (n == 0 || call->in_sz != 16 + 32 * n || call->out_sz != 0) Violation("SET sizes");
-    for (size_t i = 0; i < n && 16 + 32 * (i + 1) <= rec.input.size(); ++i) {
-      hv_register_assoc a;
-      std::memcpy(&a, rec.input.data() + 16 + 32 * i, sizeof a);
-      if (a.reserved1 != 0 || a.reserved2 != 0) Violation("hv_register_assoc reserved");
-      vp.registers[a.name] = a.value;
-    }
-  } else {
-    Violation("unexpected hypercall " + Num(call->code));
-  }
-  call->status = HV_STATUS_SUCCESS;
-  return Ok();
-}
-
-Status FakeMshv::RunVp(int vp_fd, mshv_run_vp* run) {
-  std::lock_guard lock(mu_);
-  int err = 0;
-  if (ShouldFail("RunVp", &err)) return Error::Errno("MSHV_RUN_VP", err);
-  auto it = vps_.find(vp_fd);
-  if (it == vps_.end()) return Error::Errno("MSHV_RUN_VP", EBADF);
-  if (it->second.messages.empty()) return Error::Errno("MSHV_RUN_VP", ENODATA);
-  *run = it->second.messages.front();
-  it->second.messages.pop_front();
   return Ok();
 }
 

@@ -4,8 +4,10 @@
 
 #include <gmock/gmock.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -43,14 +45,27 @@ class FakeMshv : public MshvIoctl {
     // eventfd closes, so a later table without the entry is no ordering violation.
     std::set<uint32_t> orphaned;
     std::vector<std::map<uint32_t, mshv_user_irq_entry>> pushes;
+    std::set<uint32_t> cpuid_intercepts;  // leaves with HVCALL_INSTALL_INTERCEPT, in order
+    std::vector<uint32_t> intercept_log;   // every install, duplicates included
   };
   struct Vp {
     int partition_fd = -1;
     uint32_t index = 0;
     std::map<uint32_t, hv_register_value> registers;
     std::vector<uint8_t> xsave = std::vector<uint8_t>(4096, 0);
-    std::deque<mshv_run_vp> messages;  // MSHV_RUN_VP answers; EINTR when empty
+    std::deque<mshv_run_vp> messages;  // MSHV_RUN_VP answers; ENODATA when empty
+    int wake_fd = -1;                   // eventfd a run in StartupSuspend sleeps on
+    int sleeping_runs = 0;              // MSHV_RUN_VP calls that slept so far
   };
+  using CpuidKey = std::pair<uint32_t, uint32_t>;  // (EAX, ECX)
+
+  // The hypervisor's CPUID: DefaultHostCpuid() unless a test changes host_cpuid(). Per VP the
+  // fake reports the VP index as APIC ID (leaf 1 EBX[31:24], leaves 0xB/0x1F EDX), as the
+  // hypervisor does; (EAX, ECX) pairs not in the map read as zeros.
+  static std::map<CpuidKey, hv_output_get_vp_cpuid_values> DefaultHostCpuid();
+
+  FakeMshv();
+  ~FakeMshv() override;
 
   Result<int> Open(const char* path) override;
   Status Close(int fd) override;
@@ -69,6 +84,14 @@ class FakeMshv : public MshvIoctl {
   // Makes the `nth` (0-based) later call of `method` ("Open", "SetMsiRouting" ...) fail with
   // `err` (and, for RootHvcall, hypervisor status `hv_status`). One failure at a time.
   void FailNext(const std::string& method, int nth = 0, int err = EIO, uint16_t hv_status = 0);
+  // Plays the hypervisor's LAPIC taking INIT then SIPI `vector` for VP `vp_index` (sent by the
+  // BSP's guest through its ICR; nothing reaches the VMM): if the VP is in StartupSuspend, sets
+  // CS = {base vector << 12, limit 0xFFFF, selector vector << 8, attributes 0x9B}, RIP = 0,
+  // clears HV_REGISTER_INTERNAL_ACTIVITY_STATE and wakes its sleeping MSHV_RUN_VP. Returns
+  // whether the VP was waiting (a SIPI to a running VP is ignored, as on hardware).
+  bool StartupIpi(uint32_t vp_index, uint8_t vector);
+  // Blocks until a MSHV_RUN_VP of VP `vp_index` has gone to sleep `count` times in total.
+  void WaitForSleepingRun(uint32_t vp_index, int count = 1);
   void ClearFailure();
   // Calls per method name so far.
   int calls(const std::string& method) const;
@@ -80,12 +103,24 @@ class FakeMshv : public MshvIoctl {
   std::vector<std::string>& violations() { return violations_; }
   std::vector<std::string>& log() { return log_; }  // "irqfd assign 24", "push 24,25" ...
   std::vector<HvcallRecord>& hvcalls() { return hvcalls_; }
+  std::map<CpuidKey, hv_output_get_vp_cpuid_values>& host_cpuid() { return host_cpuid_; }
   Partition& only_partition();
   Vp& vp(uint32_t index);
 
  private:
   bool ShouldFail(const char* method, int* err, uint16_t* hv_status = nullptr);
   void Violation(std::string what) { violations_.push_back(std::move(what)); }
+  // The partition (and its fd) that `fd` is, or whose VP `fd` is; nullptr if neither.
+  Partition* PartitionOf(int fd, int* partition_fd);
+  Vp* VpOf(int partition_fd, uint32_t vp_index);
+  // Hypercall models (mshv_fake_hvcall.cc); `in` holds call->in_sz bytes.
+  Status RegisterHvcall(Vp& vp, mshv_root_hvcall* call, const std::vector<uint8_t>& in);
+  Status InstallInterceptHvcall(Partition& p, mshv_root_hvcall* call,
+                                const std::vector<uint8_t>& in);
+  Status GetVpCpuidValuesHvcall(int partition_fd, mshv_root_hvcall* call,
+                                const std::vector<uint8_t>& in);
+  static bool InStartupSuspend(Vp& vp);
+  void CloseWakeFd(Vp& vp);
 
   mutable std::mutex mu_;
   int next_fd_ = 10;
@@ -95,6 +130,8 @@ class FakeMshv : public MshvIoctl {
   std::vector<std::string> violations_;
   std::vector<std::string> log_;
   std::vector<HvcallRecord> hvcalls_;
+  std::map<CpuidKey, hv_output_get_vp_cpuid_values> host_cpuid_;
+  std::condition_variable slept_;  // notified (under mu_) when a run goes to sleep
   std::map<std::string, int> calls_;
   std::string fail_method_;
   int fail_at_ = -1;
@@ -129,6 +166,11 @@ class MockMshvIoctl : public MshvIoctl {
 // Entries of an mshv_user_irq_table (the flexible array after the 8-byte header).
 std::vector<mshv_user_irq_entry> TableEntries(const mshv_user_irq_table& table);
 
+// The input of HVCALL_SET_VP_REGISTERS for VP `vp_index`: the 16-byte header, then one 32-byte
+// assoc {name, 0, 0, value} per register, byte by byte.
+std::vector<uint8_t> SetRegistersInput(uint32_t vp_index,
+                                       std::initializer_list<std::pair<uint32_t, uint64_t>> regs);
+
 // ---- hv_message builders: bytes written at the reference's offsets, not through our structs.
 void PutLe(uint8_t* buf, size_t offset, uint64_t value, size_t bytes);
 
@@ -148,5 +190,12 @@ mshv_run_vp IoPortMessage(const InterceptHeader& h, uint16_t port, uint8_t acces
 mshv_run_vp MemoryMessage(uint32_t type, const InterceptHeader& h, uint64_t gpa,
                           const std::vector<uint8_t>& instruction, uint8_t payload_size = 80);
 mshv_run_vp PlainMessage(uint32_t type, uint8_t payload_size);
+// HVMSG_X64_CPUID_INTERCEPT: the guest's EAX/ECX and the hypervisor's default result (payload
+// offsets 40..103).
+struct CpuidDefault {
+  uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0;
+};
+mshv_run_vp CpuidMessage(const InterceptHeader& h, uint64_t rax, uint64_t rcx,
+                         const CpuidDefault& result, uint8_t payload_size = 104);
 
 }  // namespace virt::mshv::test

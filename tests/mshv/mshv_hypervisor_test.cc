@@ -121,6 +121,46 @@ TEST_F(MshvHypervisorTest, ZeroVcpusIsRejectedBeforeAnyIoctl) {
   EXPECT_EQ(p.error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST_F(MshvHypervisorTest, PitIsUnavailableAndNothingIsCreated) {
+  auto h = OpenHypervisor();
+  EXPECT_CALL(*mock_, CreatePartition(_, _)).Times(0);
+  PartitionConfig config{2, true};
+  config.pit = true;
+  auto p = h->CreatePartition(config);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(p.error().detail, HasSubstr("PIT"));
+  EXPECT_THAT(fake_.open_fds(), ElementsAre(kMshvFd));  // only /dev/mshv: no partition fd
+  EXPECT_TRUE(fake_.partitions().empty());
+  // The hypervisor is still usable for a partition without the PIT.
+  Verified();
+  config.pit = false;
+  EXPECT_NE(NewPartition(*h, config), nullptr);
+}
+
+TEST_F(MshvHypervisorTest, PitWithoutIrqchipIsAnInvalidArgument) {
+  auto h = OpenHypervisor();
+  EXPECT_CALL(*mock_, CreatePartition(_, _)).Times(0);
+  PartitionConfig config{1, false};
+  config.pit = true;
+  auto p = h->CreatePartition(config);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(p.error().detail, HasSubstr("irqchip"));
+  EXPECT_THAT(fake_.open_fds(), ElementsAre(kMshvFd));
+}
+
+TEST_F(MshvHypervisorTest, NoLegacyIrqLinesWithOrWithoutIrqchip) {
+  auto h = OpenHypervisor();
+  auto with = NewPartition(*h, PartitionConfig{1, true});
+  ASSERT_NE(with, nullptr);
+  EXPECT_EQ(with->irq_lines(), nullptr);  // no in-kernel IOAPIC/PIC, only the LAPIC
+  EXPECT_NE(with->irqfd(), nullptr);
+  auto without = NewPartition(*h, PartitionConfig{1, false});
+  ASSERT_NE(without, nullptr);
+  EXPECT_EQ(without->irq_lines(), nullptr);
+}
+
 TEST_F(MshvHypervisorTest, PartitionDestructionClosesItsFdWithoutPerRouteDeassign) {
   auto h = OpenHypervisor();
   auto p = NewPartition(*h);

@@ -17,6 +17,19 @@ void PutLe(uint8_t* buf, size_t offset, uint64_t value, size_t bytes) {
   for (size_t i = 0; i < bytes; ++i) buf[offset + i] = static_cast<uint8_t>(value >> (8 * i));
 }
 
+std::vector<uint8_t> SetRegistersInput(uint32_t vp_index,
+                                       std::initializer_list<std::pair<uint32_t, uint64_t>> regs) {
+  std::vector<uint8_t> in(16 + 32 * regs.size(), 0);
+  PutLe(in.data(), 8, vp_index, 4);
+  size_t i = 0;
+  for (auto [name, value] : regs) {
+    PutLe(in.data(), 16 + 32 * i, name, 4);
+    PutLe(in.data(), 16 + 32 * i + 16, value, 8);
+    ++i;
+  }
+  return in;
+}
+
 namespace {
 
 // Message header (16 bytes) + intercept header at payload offset 0 (message offset 16).
@@ -63,6 +76,22 @@ mshv_run_vp PlainMessage(uint32_t type, uint8_t payload_size) {
   mshv_run_vp run{};
   PutLe(run.msg_buf, 0, type, 4);
   PutLe(run.msg_buf, 4, payload_size, 1);
+  return run;
+}
+
+mshv_run_vp CpuidMessage(const InterceptHeader& h, uint64_t rax, uint64_t rcx,
+                         const CpuidDefault& result, uint8_t payload_size) {
+  mshv_run_vp run{};
+  PutHeaders(run.msg_buf, HVMSG_X64_CPUID_INTERCEPT, payload_size, h);
+  uint8_t* p = run.msg_buf + 16;
+  PutLe(p, 40, rax, 8);
+  PutLe(p, 48, rcx, 8);
+  PutLe(p, 56, 0x5555, 8);  // the guest's RDX and RBX: not inputs of CPUID
+  PutLe(p, 64, 0x6666, 8);
+  PutLe(p, 72, result.rax, 8);
+  PutLe(p, 80, result.rcx, 8);
+  PutLe(p, 88, result.rdx, 8);
+  PutLe(p, 96, result.rbx, 8);
   return run;
 }
 

@@ -91,12 +91,29 @@ TEST(DecodeMessage, FinalExits) {
     ASSERT_TRUE(m.has_value());
     EXPECT_EQ(std::get<InternalErrorExit>(std::get<VcpuExit>(*m)).suberror, type);
   }
-  for (uint32_t type : {uint32_t{HVMSG_X64_CPUID_INTERCEPT}, uint32_t{HVMSG_X64_MSR_INTERCEPT},
+  for (uint32_t type : {uint32_t{HVMSG_X64_MSR_INTERCEPT}, uint32_t{HVMSG_X64_SIPI_INTERCEPT},
                         uint32_t{HVMSG_HYPERCALL_INTERCEPT}, 0x12345678u}) {
     auto m = DecodeMessage(PlainMessage(type, 0));
     ASSERT_TRUE(m.has_value());
     EXPECT_EQ(std::get<UnknownExit>(std::get<VcpuExit>(*m)).reason, type);
   }
+}
+
+TEST(DecodeMessage, CpuidInterceptCarriesTheLeafAndTheHypervisorsResult) {
+  InterceptHeader h = Header(2, 2);
+  h.rip = 0x7000;
+  auto m = DecodeMessage(CpuidMessage(h, 0xFFFFFFFF00000007ull, 0x1234567800000001ull,
+                                      {0x11, 0x22, 0x33, 0x44}));
+  ASSERT_TRUE(m.has_value()) << m.error().Message();
+  const auto& c = std::get<CpuidIntercept>(*m);
+  EXPECT_EQ(c.function, 7u);  // EAX and ECX only: the upper halves are not inputs
+  EXPECT_EQ(c.index, 1u);
+  EXPECT_EQ(c.default_rax, 0x11u);
+  EXPECT_EQ(c.default_rbx, 0x22u);
+  EXPECT_EQ(c.default_rcx, 0x33u);
+  EXPECT_EQ(c.default_rdx, 0x44u);
+  EXPECT_EQ(c.rip, 0x7000u);
+  EXPECT_EQ(c.instruction_length, 2);
 }
 
 TEST(DecodeMessage, NoneAndTimerRunAgain) {
@@ -139,6 +156,10 @@ std::vector<Garbage> GarbageCases() {
   out.push_back({"memory access type 7",
                  MemoryMessage(HVMSG_UNMAPPED_GPA, Header(7), 0x1000, {0x8B, 0x00}),
                  "access type 7"});
+  out.push_back({"cpuid payload too short", CpuidMessage(Header(2, 2), 1, 0, {}, 103),
+                 "payload_size 103 < 104"});
+  out.push_back({"cpuid instruction length 0", CpuidMessage(Header(2, 0), 1, 0, {}),
+                 "instruction length 0"});
   return out;
 }
 
@@ -157,14 +178,14 @@ TEST(DecodeMessage, RandomBytesNeverCrash) {
   // or a clear error, never read outside the 256 bytes (ASan builds check that).
   uint64_t x = 0x9E3779B97F4A7C15ull;
   const uint32_t types[] = {HVMSG_X64_IO_PORT_INTERCEPT, HVMSG_UNMAPPED_GPA, HVMSG_GPA_INTERCEPT,
-                            HVMSG_X64_HALT};
+                            HVMSG_X64_HALT, HVMSG_X64_CPUID_INTERCEPT};
   for (int i = 0; i < 2000; ++i) {
     mshv_run_vp run;
     for (auto& b : run.msg_buf) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       b = static_cast<uint8_t>(x);
     }
-    PutLe(run.msg_buf, 0, types[i % 4], 4);
+    PutLe(run.msg_buf, 0, types[i % 5], 4);
     auto m = DecodeMessage(run);
     if (!m) {
       EXPECT_EQ(m.error().code, ErrorCode::kInvalidArgument);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <utility>
 
 namespace virt {
@@ -108,6 +109,38 @@ void Cpuid::SetApicId(uint32_t apic_id) {
     if (e.function == 1) e.ebx = (e.ebx & 0x00FFFFFFu) | ((apic_id & 0xFFu) << 24);
     if (e.function == 0xB || e.function == 0x1F) e.edx = apic_id;
   }
+}
+
+Status Cpuid::SetTopology(uint32_t apic_id, uint32_t vcpu_count) {
+  if (vcpu_count == 0 || vcpu_count > (1u << 16)) {
+    return Error::Make(ErrorCode::kInvalidArgument, "Cpuid::SetTopology",
+                       "vcpu_count " + std::to_string(vcpu_count) + " not in 1..65536");
+  }
+  uint32_t shift = 0;
+  while ((1u << shift) < vcpu_count) ++shift;
+  const uint32_t ids = 1u << shift;
+  if (apic_id >= ids) {
+    return Error::Make(ErrorCode::kInvalidArgument, "Cpuid::SetTopology",
+                       "APIC ID " + std::to_string(apic_id) + " does not fit " +
+                           std::to_string(vcpu_count) + " vCPUs");
+  }
+  if (CpuidEntry* leaf1 = Find(1)) {
+    leaf1->ebx = (leaf1->ebx & 0x0000FFFFu) | (std::min(ids, 255u) << 16) | ((apic_id & 0xFFu) << 24);
+    leaf1->edx = vcpu_count > 1 ? (leaf1->edx | (1u << 28)) : (leaf1->edx & ~(1u << 28));
+  }
+  const CpuidEntry* leaf0 = Find(0);
+  const uint32_t max_leaf = leaf0 != nullptr ? leaf0->eax : 0;
+  auto levels = [&](uint32_t function) {
+    std::erase_if(entries_, [function](const CpuidEntry& e) { return e.function == function; });
+    // Sub-leaf 0: the SMT level (one thread per core); 1: the core level; 2: the end.
+    entries_.push_back({function, 0, kCpuidIndexSignificant, 0, 1, (1u << 8) | 0, apic_id});
+    entries_.push_back({function, 1, kCpuidIndexSignificant, shift, vcpu_count, (2u << 8) | 1,
+                        apic_id});
+    entries_.push_back({function, 2, kCpuidIndexSignificant, 0, 0, 2, apic_id});
+  };
+  if (max_leaf >= 0xB) levels(0xB);
+  if (max_leaf >= 0x1F && Find(0x1F) != nullptr) levels(0x1F);
+  return Ok();
 }
 
 std::optional<uint32_t> Cpuid::ApicId() const {

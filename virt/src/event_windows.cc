@@ -1,7 +1,8 @@
 // Event on Windows: a manual-reset event object plus a 64-bit counter, giving eventfd semantics.
 //
 // Invariant (kept under the lock): the event object is signalled exactly while the counter is
-// non-zero. Signal adds to the counter and sets the event; a drain takes the whole counter and
+// non-zero, or while a SetEvent made straight on native_handle() by someone else (a WHP doorbell)
+// is pending, which a drain counts as one signal. Signal adds to the counter and sets the event; a drain takes the whole counter and
 // resets the event, so several signals before a wait coalesce into one wake-up, and a waiter on
 // native_handle() (WaitForSingleObject, a poller) sees the same readiness as Wait/TryWait.
 // While a sink is set, Signal hands its count to the sink under the same lock and the counter
@@ -84,7 +85,17 @@ Status Event::Signal(uint64_t count) const {
   if (state_->count > kMaxCount - count) {
     return Error::Make(ErrorCode::kExhausted, "Event::Signal", "the counter would overflow");
   }
-  if (state_->count == 0 && !::SetEvent(state_->handle)) return LastError("SetEvent");
+  if (state_->count == 0) {
+    // A pending SetEvent made straight on the handle is one signal of its own: keep it.
+    if (::WaitForSingleObject(state_->handle, 0) == WAIT_OBJECT_0) {
+      if (count > kMaxCount - 1) {
+        return Error::Make(ErrorCode::kExhausted, "Event::Signal", "the counter would overflow");
+      }
+      state_->count = 1;
+    } else if (!::SetEvent(state_->handle)) {
+      return LastError("SetEvent");
+    }
+  }
   state_->count += count;
   return Ok();
 }
@@ -120,7 +131,13 @@ Result<uint64_t> Event::TryWait() const {
     return Error::Make(ErrorCode::kFailedPrecondition, "Event::TryWait", "empty event");
   }
   std::lock_guard guard(state_->lock);
-  if (state_->count == 0) return uint64_t{0};
+  if (state_->count == 0) {
+    // A SetEvent straight on the handle (a WHP doorbell, another process) carries no count: it
+    // is one signal, as a write(2) of 1 to an eventfd would be. Several coalesce.
+    if (::WaitForSingleObject(state_->handle, 0) != WAIT_OBJECT_0) return uint64_t{0};
+    if (!::ResetEvent(state_->handle)) return LastError("ResetEvent");
+    return uint64_t{1};
+  }
   if (!::ResetEvent(state_->handle)) return LastError("ResetEvent");
   return std::exchange(state_->count, 0);
 }

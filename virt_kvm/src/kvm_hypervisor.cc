@@ -71,8 +71,10 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
   auto pit2 = ioctl->CheckExtension(kvm.get(), KVM_CAP_PIT2);
   auto resample = ioctl->CheckExtension(kvm.get(), KVM_CAP_IRQFD_RESAMPLE);
   auto mp_state = ioctl->CheckExtension(kvm.get(), KVM_CAP_MP_STATE);
+  auto ioeventfd = ioctl->CheckExtension(kvm.get(), KVM_CAP_IOEVENTFD);
+  auto any_length = ioctl->CheckExtension(kvm.get(), KVM_CAP_IOEVENTFD_ANY_LENGTH);
   for (const Result<int>* r : {&routes, &memslots, &max_vcpus, &idmap, &pit2, &resample,
-                               &mp_state}) {
+                               &mp_state, &ioeventfd, &any_length}) {
     if (!*r) return r->error();
   }
   // KVM_CAP_IRQ_ROUTING answers 1 on old kernels and KVM_MAX_IRQ_ROUTES (4096) on new ones.
@@ -83,6 +85,8 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
   caps.pit2 = *pit2 > 0;
   caps.irqfd_resample = *resample > 0;
   caps.mp_state = *mp_state > 0;
+  caps.ioeventfd = *ioeventfd > 0;
+  caps.ioeventfd_any_length = *any_length > 0;
 
   auto mmap_size = ioctl->GetVcpuMmapSize(kvm.get());
   if (!mmap_size) return mmap_size.error();

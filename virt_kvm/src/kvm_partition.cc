@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "kvm_doorbells.h"
 #include "kvm_irqfd.h"
 #include "kvm_vcpu.h"
 
@@ -18,6 +19,10 @@ Result<std::unique_ptr<Partition>> KvmPartition::Create(std::shared_ptr<KvmIoctl
     if (!irqfd) return irqfd.error();
     p->irqfd_ = std::move(*irqfd);
     p->irq_lines_ = std::make_unique<KvmIrqLines>(ioctl, p->vm_.get(), caps.irqfd_resample);
+  }
+  if (caps.ioeventfd) {
+    p->doorbells_ = KernelDoorbells::Create(std::make_unique<KvmDoorbellOps>(ioctl, p->vm_.get()),
+                                            {.any_length = caps.ioeventfd_any_length});
   }
   return std::unique_ptr<Partition>(std::move(p));
 }
@@ -39,6 +44,7 @@ KvmPartition::~KvmPartition() {
   // grace period (~54 us) each. Routes still alive see kPartitionGone from here on.
   if (irqfd_) irqfd_->Shutdown();
   if (irq_lines_) irq_lines_->Shutdown();
+  if (doorbells_) doorbells_->Shutdown();
 }
 
 Status KvmPartition::MapMemory(const MemoryRegion& region) {

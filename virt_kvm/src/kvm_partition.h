@@ -9,6 +9,7 @@
 #include "kvm_irq_lines.h"
 #include "virt/cpuid.h"
 #include "virt/guest_memory_map.h"
+#include "virt/kernel_doorbells.h"
 #include "virt/kernel_irqfd.h"
 #include "virt/kvm/kvm_hypervisor.h"
 #include "virt/partition.h"
@@ -21,7 +22,7 @@ class KvmPartition final : public Partition, public PartitionCpuid {
   static Result<std::unique_ptr<Partition>> Create(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
                                                    const PartitionConfig& config,
                                                    const KvmHostCaps& caps, const Cpuid& cpuid);
-  // Marks the irqfd and line state dead (routes fail with kPartitionGone from now on) and
+  // Marks the irqfd, line and doorbell state dead (routes fail with kPartitionGone from now on) and
   // closes the VM fd, which releases every irqfd and memslot in the kernel at once.
   ~KvmPartition() override;
 
@@ -33,6 +34,8 @@ class KvmPartition final : public Partition, public PartitionCpuid {
   PartitionCpuid* cpuid() override { return this; }
   // With config.irqchip: the 24 IOAPIC pins (KvmIrqLines); null without.
   IrqLines* irq_lines() override;
+  // KVM_IOEVENTFD doorbells (KvmDoorbellOps); null without KVM_CAP_IOEVENTFD.
+  Doorbells* doorbells() override { return doorbells_.get(); }
 
   // PartitionCpuid: what KVM_GET_SUPPORTED_CPUID said when the hypervisor was opened, and that
   // with SetApicId(index). No ioctl.
@@ -50,6 +53,7 @@ class KvmPartition final : public Partition, public PartitionCpuid {
   const Cpuid cpuid_;  // a copy: the partition may outlive its hypervisor
   std::unique_ptr<KernelIrqFd> irqfd_;
   std::unique_ptr<KvmIrqLines> irq_lines_;
+  std::unique_ptr<KernelDoorbells> doorbells_;
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit

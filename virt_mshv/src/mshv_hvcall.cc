@@ -1,4 +1,4 @@
-// MSHV_ROOT_HVCALL buffers: register name/assoc lists, interrupt assertion, status mapping.
+// MSHV_ROOT_HVCALL buffers: registers, interrupts, intercepts, CPUID values, status mapping.
 #include "mshv_hvcall.h"
 
 #include <cerrno>
@@ -25,14 +25,27 @@ Status RootHvcall(MshvIoctl& ioctl, int fd, uint16_t code, const char* name, uin
     return Error::Make(ErrorCode::kInvalidArgument, name, "hypercall buffers exceed 4096 bytes");
   }
   mshv_root_hvcall call{};
-  call.code = code;
-  call.reps = reps;
-  call.in_sz = static_cast<uint16_t>(input.size());
-  call.out_sz = static_cast<uint16_t>(output.size());
-  call.in_ptr = reinterpret_cast<uintptr_t>(input.data());
-  call.out_ptr = output.empty() ? 0 : reinterpret_cast<uintptr_t>(output.data());
-  Status done = ioctl.RootHvcall(fd, &call);
-  if (done && call.status == HV_STATUS_SUCCESS) return Ok();
+  Status done = Ok();
+  for (int deposits = 0;; ++deposits) {
+    call = mshv_root_hvcall{};  // status must be 0 going in; reps comes back as completed reps
+    call.code = code;
+    call.reps = reps;
+    call.in_sz = static_cast<uint16_t>(input.size());
+    call.out_sz = static_cast<uint16_t>(output.size());
+    call.in_ptr = reinterpret_cast<uintptr_t>(input.data());
+    call.out_ptr = output.empty() ? 0 : reinterpret_cast<uintptr_t>(output.data());
+    done = ioctl.RootHvcall(fd, &call);
+    const bool deposited = !done && done.error().domain == NativeDomain::kErrno &&
+                           done.error().native_code == EAGAIN &&
+                           call.status == HV_STATUS_INSUFFICIENT_MEMORY;
+    if (!deposited || deposits == kMaxMemoryDeposits) break;
+  }
+  if (done && call.status == HV_STATUS_SUCCESS) {
+    if (call.reps == reps) return Ok();
+    return Error::Make(ErrorCode::kNative, name,
+                       "MSHV_ROOT_HVCALL completed " + std::to_string(call.reps) + " of " +
+                           std::to_string(reps) + " reps");
+  }
   std::string errno_text = "MSHV_ROOT_HVCALL";
   if (!done) errno_text += ": " + done.error().Message();
   if (call.status != HV_STATUS_SUCCESS) {
@@ -91,6 +104,42 @@ Status AssertVirtualInterrupt(MshvIoctl& ioctl, int partition_fd, const DecodedM
   std::memcpy(bytes, &in, sizeof in);
   return RootHvcall(ioctl, partition_fd, HVCALL_ASSERT_VIRTUAL_INTERRUPT,
                     "HVCALL_ASSERT_VIRTUAL_INTERRUPT", 0, bytes, {});
+}
+
+Status InstallCpuidIntercept(MshvIoctl& ioctl, int fd, uint32_t leaf) {
+  hv_input_install_intercept in{};
+  in.access_type = HV_INTERCEPT_ACCESS_MASK_EXECUTE;
+  in.intercept_type = HV_INTERCEPT_TYPE_X64_CPUID;
+  in.intercept_parameter = leaf;  // hv_intercept_parameters.cpuid_index; upper bits zero
+  uint8_t bytes[sizeof in];
+  std::memcpy(bytes, &in, sizeof in);
+  return RootHvcall(ioctl, fd, HVCALL_INSTALL_INTERCEPT, "HVCALL_INSTALL_INTERCEPT", 0, bytes, {});
+}
+
+Status GetVpCpuidValues(MshvIoctl& ioctl, int fd, uint32_t vp_index,
+                        std::span<const hv_cpuid_leaf_info> leaves,
+                        std::span<hv_output_get_vp_cpuid_values> values) {
+  if (leaves.size() != values.size() || leaves.empty() ||
+      leaves.size() > kMaxCpuidLeavesPerCall) {
+    return Error::Make(ErrorCode::kInvalidArgument, "HVCALL_GET_VP_CPUID_VALUES",
+                       std::to_string(leaves.size()) + " leaves for " +
+                           std::to_string(values.size()) + " values");
+  }
+  hv_input_get_vp_cpuid_values header{};
+  header.vp_index = vp_index;
+  header.flags = HV_GET_VP_CPUID_VALUES_USE_VP_XFEM_XSS |
+                 HV_GET_VP_CPUID_VALUES_APPLY_REGISTERED_VALUES;
+  std::vector<uint8_t> in(sizeof header + leaves.size_bytes(), 0);
+  std::memcpy(in.data(), &header, sizeof header);
+  std::memcpy(in.data() + sizeof header, leaves.data(), leaves.size_bytes());
+  std::vector<uint8_t> out(values.size_bytes(), 0);
+  if (Status s = RootHvcall(ioctl, fd, HVCALL_GET_VP_CPUID_VALUES, "HVCALL_GET_VP_CPUID_VALUES",
+                            static_cast<uint16_t>(leaves.size()), in, out);
+      !s) {
+    return s;
+  }
+  std::memcpy(values.data(), out.data(), out.size());
+  return Ok();
 }
 
 hv_register_assoc Assoc(uint32_t name, uint64_t value) {

@@ -44,6 +44,16 @@ Result<std::unique_ptr<Partition>> MshvHypervisor::CreatePartition(const Partiti
     return Error::Make(ErrorCode::kInvalidArgument, "MshvHypervisor::CreatePartition",
                        "vcpu_count is 0");
   }
+  if (config.pit && !config.irqchip) {
+    return Error::Make(ErrorCode::kInvalidArgument, "MshvHypervisor::CreatePartition",
+                       "PartitionConfig::pit needs PartitionConfig::irqchip");
+  }
+  if (config.pit) {
+    // Checked before MSHV_CREATE_PARTITION, so nothing is created to be cleaned up.
+    return Error::Make(ErrorCode::kUnavailable, "MshvHypervisor::CreatePartition",
+                       "MSHV has no in-kernel i8254 PIT (PartitionConfig::pit); emulate it in "
+                       "the VMM on ports 0x40-0x43");
+  }
   mshv_create_partition args{};
   if (config.irqchip) {
     args.pt_flags |= uint64_t{1} << MSHV_PT_BIT_LAPIC;

@@ -92,6 +92,22 @@ Result<Message> DecodeMemory(const hv_message& msg) {
   return Message{m};
 }
 
+Result<Message> DecodeCpuid(const hv_message& msg) {
+  auto p = Payload<hv_x64_cpuid_intercept_message>(msg);
+  if (!p) return p.error();
+  CpuidIntercept c;
+  c.function = static_cast<uint32_t>(p->rax);
+  c.index = static_cast<uint32_t>(p->rcx);
+  c.default_rax = p->default_result_rax;
+  c.default_rbx = p->default_result_rbx;
+  c.default_rcx = p->default_result_rcx;
+  c.default_rdx = p->default_result_rdx;
+  c.rip = p->header.rip;
+  c.instruction_length = p->header.instruction_length_cr8 & 0x0F;
+  if (c.instruction_length == 0) return Malformed(msg.header.message_type, "instruction length 0");
+  return Message{c};
+}
+
 }  // namespace
 
 X86Mode ModeOf(uint16_t execution_state, uint16_t cs_attributes) {
@@ -121,6 +137,8 @@ Result<Message> DecodeMessage(const mshv_run_vp& run) {
     case HVMSG_UNMAPPED_GPA:
     case HVMSG_GPA_INTERCEPT:
       return DecodeMemory(msg);
+    case HVMSG_X64_CPUID_INTERCEPT:
+      return DecodeCpuid(msg);
     case HVMSG_X64_HALT:
       return Message{VcpuExit{HaltExit{}}};
     case HVMSG_UNRECOVERABLE_EXCEPTION:

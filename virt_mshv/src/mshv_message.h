@@ -36,17 +36,27 @@ struct MemoryIntercept {
   uint8_t instruction_byte_count = 0;  // 0..16
 };
 
+// HVMSG_X64_CPUID_INTERCEPT (only for leaves with an installed CPUID intercept).
+struct CpuidIntercept {
+  uint32_t function = 0;  // the guest's EAX
+  uint32_t index = 0;     // the guest's ECX
+  uint64_t default_rax = 0, default_rbx = 0, default_rcx = 0, default_rdx = 0;
+  uint64_t rip = 0;
+  uint8_t instruction_length = 0;  // 1..15
+  bool operator==(const CpuidIntercept&) const = default;
+};
+
 // Nothing for the VMM (HVMSG_NONE, HVMSG_TIMER_EXPIRED): run again.
 struct RunAgain {};
 
 // A message is either an intercept the vCPU completes, a final VcpuExit, or RunAgain.
-using Message = std::variant<IoPortIntercept, MemoryIntercept, VcpuExit, RunAgain>;
+using Message = std::variant<IoPortIntercept, MemoryIntercept, CpuidIntercept, VcpuExit, RunAgain>;
 
 // Parses run.msg_buf. Only bytes inside the 256-byte buffer are read, and only as far as the
 // header's payload_size allows: a payload_size above 240 or below what the message type needs,
 // an access size other than 1/2/4, an instruction length of 0 or above 15, an instruction byte
 // count above 16 or an unknown access type fail with kInvalidArgument naming MSHV_RUN_VP and the
-// message type. Halt -> HaltExit, unrecoverable exception -> ShutdownExit, invalid register
+// message type (a CPUID intercept also needs its 104-byte payload and a non-zero length). Halt -> HaltExit, unrecoverable exception -> ShutdownExit, invalid register
 // value / unsupported feature / instruction fetch from an unmapped GPA -> InternalErrorExit
 // (suberror = message type), other types -> UnknownExit{message type}.
 Result<Message> DecodeMessage(const mshv_run_vp& run);

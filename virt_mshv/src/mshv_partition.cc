@@ -26,8 +26,18 @@ MshvPartition::MshvPartition(std::shared_ptr<MshvIoctl> ioctl, MshvFd partition,
     : ioctl_(std::move(ioctl)),
       partition_(std::move(partition)),
       config_(config),
+      cpuid_intercepts_(std::make_shared<MshvCpuidIntercepts>()),
       memory_(kMaxMappings, "MshvPartition::MapMemory", "MshvPartition::UnmapMemory"),
-      vcpu_created_(config.vcpu_count, false) {}
+      vcpu_created_(config.vcpu_count, false) {
+  cpuid_ = std::make_unique<MshvPartitionCpuid>(
+      ioctl_, partition_.get(), config.vcpu_count, [this]() -> std::optional<uint32_t> {
+        std::lock_guard lock(vcpu_mu_);
+        for (uint32_t i = 0; i < vcpu_created_.size(); ++i) {
+          if (vcpu_created_[i]) return i;
+        }
+        return std::nullopt;
+      });
+}
 
 MshvPartition::~MshvPartition() {
   // Closing the partition fd drops every irqfd in one go; deassigning them one by one would
@@ -80,7 +90,7 @@ Result<std::unique_ptr<Vcpu>> MshvPartition::CreateVcpu(uint32_t index) {
     return Error::Make(ErrorCode::kFailedPrecondition, "MshvPartition::CreateVcpu",
                        "vCPU " + std::to_string(index) + " already created");
   }
-  auto vcpu = MshvVcpu::Create(ioctl_, partition_.get(), index);
+  auto vcpu = MshvVcpu::Create(ioctl_, partition_.get(), index, cpuid_intercepts_);
   if (!vcpu) return vcpu.error();
   vcpu_created_[index] = true;
   return std::unique_ptr<Vcpu>(std::move(*vcpu));

@@ -6,7 +6,9 @@
 #include <mutex>
 #include <vector>
 
+#include "mshv_cpuid_intercepts.h"
 #include "mshv_fd.h"
+#include "mshv_partition_cpuid.h"
 #include "virt/guest_memory_map.h"
 #include "virt/kernel_irqfd.h"
 #include "virt/partition.h"
@@ -32,11 +34,20 @@ class MshvPartition final : public Partition {
   // MSHV_SET_GUEST_MEMORY {the mapping's size, guest_pfn, userspace_addr, flags UNMAP}.
   Status UnmapMemory(uint64_t guest_address, uint64_t size) override;
   // MSHV_CREATE_VP. kInvalidArgument past vcpu_count, kFailedPrecondition when created already.
+  // No register or CPUID call: the hypervisor gives each VP its own APIC ID, and with the LAPIC
+  // it creates every VP but 0 in StartupSuspend, so an AP's Run waits in MSHV_RUN_VP until the
+  // BSP's INIT/SIPI (performed by the hypervisor's LAPIC) starts it at the SIPI vector.
   Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) override;
   // HVCALL_ASSERT_VIRTUAL_INTERRUPT with the decoded MSI. true once the hypervisor accepted it
   // (MSHV does not report a blocked interrupt). kFailedPrecondition without an irqchip.
   Result<bool> RequestMsi(const MsiMessage& msi) override;
   IrqFd* irqfd() override;
+  // Reads CPUID through an existing vCPU (see MshvPartitionCpuid); never nullptr.
+  PartitionCpuid* cpuid() override { return cpuid_.get(); }
+  // Always nullptr: the Microsoft hypervisor emulates only the LAPIC (MSHV_PT_BIT_LAPIC). There
+  // is no in-kernel IOAPIC or PIC, so there are no legacy lines to raise; a VMM that needs ISA
+  // interrupts emulates the IOAPIC itself and injects MSIs (RequestMsi / irqfd()).
+  IrqLines* irq_lines() override { return nullptr; }
 
  private:
   // MSHV has no slot numbers and no fixed limit on mappings.
@@ -48,12 +59,14 @@ class MshvPartition final : public Partition {
   MshvFd partition_;
   PartitionConfig config_;
   std::unique_ptr<KernelIrqFd> irqfd_;
+  std::shared_ptr<MshvCpuidIntercepts> cpuid_intercepts_;  // shared with the vCPUs
+  std::unique_ptr<MshvPartitionCpuid> cpuid_;
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, ioctl and commit
 
   std::mutex vcpu_mu_;
-  std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_
+  std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_; a VP stays in the hypervisor once made
 };
 
 }  // namespace virt::mshv

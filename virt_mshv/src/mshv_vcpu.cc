@@ -40,19 +40,26 @@ UnsupportedInstructionExit Unsupported(uint64_t address, const std::array<uint8_
 
 int MshvVcpu::KickSignal() { return SIGRTMIN + 3; }
 
-Result<std::unique_ptr<MshvVcpu>> MshvVcpu::Create(std::shared_ptr<MshvIoctl> ioctl,
-                                                   int partition_fd, uint32_t index) {
+Result<std::unique_ptr<MshvVcpu>> MshvVcpu::Create(
+    std::shared_ptr<MshvIoctl> ioctl, int partition_fd, uint32_t index,
+    std::shared_ptr<MshvCpuidIntercepts> intercepts) {
   mshv_create_vp args{};
   args.vp_index = index;
   auto fd = ioctl->CreateVp(partition_fd, args);
   if (!fd) return fd.error();
   MshvFd vp(ioctl, *fd);
   InstallKickHandler();
-  return std::unique_ptr<MshvVcpu>(new MshvVcpu(std::move(ioctl), std::move(vp), index));
+  return std::unique_ptr<MshvVcpu>(
+      new MshvVcpu(std::move(ioctl), std::move(vp), index, std::move(intercepts)));
 }
 
-MshvVcpu::MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index)
-    : ioctl_(std::move(ioctl)), fd_(std::move(fd)), index_(index) {}
+MshvVcpu::MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index,
+                   std::shared_ptr<MshvCpuidIntercepts> intercepts)
+    : ioctl_(std::move(ioctl)),
+      fd_(std::move(fd)),
+      index_(index),
+      cpuid_(ioctl_, fd_.get(), index, std::move(intercepts)),
+      mp_state_(ioctl_, fd_.get(), index) {}
 
 void MshvVcpu::Cancel() {
   std::unique_lock lock(kick_mu_);
@@ -81,6 +88,7 @@ Result<VcpuExit> MshvVcpu::Run() {
       in_run_ = true;
       runner_ = pthread_self();
     }
+    cpuid_.MarkEntered();
     Status ran = ioctl_->RunVp(fd_.get(), &run_);
     {
       std::lock_guard lock(kick_mu_);
@@ -97,6 +105,10 @@ Result<VcpuExit> MshvVcpu::Run() {
     if (std::holds_alternative<RunAgain>(*message)) continue;
     if (auto* io = std::get_if<IoPortIntercept>(&*message)) return HandleIo(*io);
     if (auto* mem = std::get_if<MemoryIntercept>(&*message)) return HandleMemory(*mem);
+    if (auto* c = std::get_if<CpuidIntercept>(&*message)) {
+      if (Status s = cpuid_.Complete(*c); !s) return s.error();
+      continue;
+    }
     return std::get<VcpuExit>(std::move(*message));
   }
 }

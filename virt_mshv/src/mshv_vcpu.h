@@ -1,4 +1,4 @@
-// MshvVcpu: an MSHV vp fd: MSHV_RUN_VP, intercept completion through hypercalls, cancel.
+// MshvVcpu: an MSHV vp fd: MSHV_RUN_VP, intercept completion through hypercalls, cancel, CPUID, MP state.
 #pragma once
 
 #include <pthread.h>
@@ -9,8 +9,11 @@
 #include <mutex>
 #include <span>
 
+#include "mshv_cpuid_intercepts.h"
 #include "mshv_fd.h"
 #include "mshv_message.h"
+#include "mshv_vcpu_cpuid.h"
+#include "mshv_vcpu_mp_state.h"
 #include "virt/vcpu.h"
 
 namespace virt::mshv {
@@ -18,17 +21,27 @@ namespace virt::mshv {
 // MSHV does not advance RIP on intercepts: the vCPU does it with HVCALL_SET_VP_REGISTERS when an
 // access completes: at once for OUT and MMIO writes (in the same call, nothing else to do), in
 // CompleteIoIn / CompleteMmioRead for reads, together with the destination register.
+//
+// SMP: with the LAPIC (MSHV_PT_BIT_LAPIC) the hypervisor creates every VP but 0 in
+// StartupSuspend and its LAPIC performs INIT/SIPI itself (this backend installs no
+// HV_INTERCEPT_TYPE_X64_APIC_INIT_SIPI, so no HVMSG_X64_SIPI_INTERCEPT reaches the VMM). An
+// AP's MSHV_RUN_VP sleeps in the kernel until the SIPI has set CS = vector << 8 (base vector <<
+// 12), RIP = 0 and cleared StartupSuspend; it then returns the AP's first intercept. A signal
+// (Cancel) makes it return EINTR, like any run.
 class MshvVcpu final : public Vcpu {
  public:
   // MSHV_CREATE_VP {index} on the partition fd. The vp fd is closed again on failure.
+  // `intercepts` is the partition's CPUID intercept set (see MshvVcpuCpuid).
   static Result<std::unique_ptr<MshvVcpu>> Create(std::shared_ptr<MshvIoctl> ioctl,
-                                                  int partition_fd, uint32_t index);
+                                                  int partition_fd, uint32_t index,
+                                                  std::shared_ptr<MshvCpuidIntercepts> intercepts);
   ~MshvVcpu() override = default;
 
   uint32_t index() const override { return index_; }
   // MSHV_RUN_VP until a message for the VMM, decoded with DecodeMessage. An IN or MMIO read left
   // unanswered completes with all-ones (an empty bus) before the guest runs again. String port
-  // I/O and MMIO instructions the decoder rejects return UnsupportedInstructionExit.
+  // I/O and MMIO instructions the decoder rejects return UnsupportedInstructionExit. CPUID
+  // intercepts are answered inside (MshvVcpuCpuid::Complete) and never returned.
   Result<VcpuExit> Run() override;
   // HVCALL_SET_VP_REGISTERS {RAX merged with the data, RIP + instruction length}.
   Status CompleteIoIn(std::span<const uint8_t> data) override;
@@ -56,6 +69,10 @@ class MshvVcpu final : public Vcpu {
   Status GetMsrs(std::span<MsrEntry> msrs) override;
   Status SetMsrs(std::span<const MsrEntry> msrs) override;
 
+  // The vCPU's CPUID table (MshvVcpuCpuid) and MP state (MshvVcpuMpState); never nullptr.
+  VcpuCpuid* cpuid() override { return &cpuid_; }
+  VcpuMpState* mp_state() override { return &mp_state_; }
+
   // The signal that kicks a vCPU thread out of MSHV_RUN_VP (SIGRTMIN + 3; its handler does
   // nothing). A VMM that uses that signal itself must not block it on vCPU threads.
   static int KickSignal();
@@ -66,7 +83,8 @@ class MshvVcpu final : public Vcpu {
  private:
   enum class Pending : uint8_t { kNone, kIoIn, kMmioRead };
 
-  MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index);
+  MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index,
+           std::shared_ptr<MshvCpuidIntercepts> intercepts);
   // Turns a decoded intercept into the exit the VMM sees (and advances RIP for writes).
   Result<VcpuExit> HandleIo(const IoPortIntercept& io);
   Result<VcpuExit> HandleMemory(const MemoryIntercept& mem);
@@ -78,6 +96,8 @@ class MshvVcpu final : public Vcpu {
   MshvFd fd_;
   uint32_t index_;
   mshv_run_vp run_{};
+  MshvVcpuCpuid cpuid_;
+  MshvVcpuMpState mp_state_;
 
   // The intercept being completed (run thread only).
   Pending pending_ = Pending::kNone;

@@ -98,6 +98,17 @@ class Cpuid {
   // The initial APIC ID the table reports (leaf 0xB EDX when present, else leaf 1 EBX[31:24]).
   std::optional<uint32_t> ApicId() const;
 
+  // Describes vCPU `apic_id` of a partition with `vcpu_count` vCPUs as one package of
+  // `vcpu_count` cores with one thread each (KVM leaves the topology leaves to the VMM: its
+  // supported 0xB / 0x1F entries are zero). Sets leaf 1 EBX[31:24] = apic_id, EBX[23:16] = the
+  // package's addressable IDs (vcpu_count rounded up to a power of two) and EDX[28] (HTT) when
+  // vcpu_count > 1; and, when leaf 0 says the leaf exists, leaf 0xB sub-leaves 0 (SMT: shift 0,
+  // 1 thread), 1 (core: shift log2 of that power of two, vcpu_count processors) and 2 (invalid
+  // level) with EDX = apic_id, replacing whatever 0xB entries the table had; leaf 0x1F the
+  // same when the table has it. kInvalidArgument for vcpu_count 0 or apic_id >= vcpu_count's
+  // power of two; nothing changes on error.
+  Status SetTopology(uint32_t apic_id, uint32_t vcpu_count);
+
   bool operator==(const Cpuid&) const = default;
 
  private:

@@ -56,7 +56,8 @@ class Event {
   // no sink is set and its error is returned. Replaces a sink already set. The sink runs on the
   // signalling thread under the event's lock, so it must not call back into this Event.
   // Only Signal is redirected: writes made straight to native_handle() (another process, a
-  // kernel driver) still reach the counter. kFailedPrecondition unless made by CreateWithSink.
+  // kernel driver; on Windows a SetEvent of the handle, which a drain counts as one signal)
+  // still reach the counter. kFailedPrecondition unless made by CreateWithSink.
   Status SetSink(Sink sink) const;
 
   // Signals go to the counter again. Returns once no sink call is running; the sink is never

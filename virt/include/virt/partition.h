@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "virt/doorbells.h"
 #include "virt/irq_lines.h"
 #include "virt/irqfd.h"
 #include "virt/memory_region.h"
@@ -55,6 +56,10 @@ class Partition {
 
   // The CPUID query, or nullptr when the backend cannot tell what its guests may see.
   virtual PartitionCpuid* cpuid() { return nullptr; }
+
+  // The in-hypervisor doorbells (guest writes that signal an Event without an exit), or
+  // nullptr when the backend has none; UserModeDoorbells works with any backend.
+  virtual Doorbells* doorbells() { return nullptr; }
 
   // The legacy interrupt lines, or nullptr when the hypervisor has no in-kernel IOAPIC/PIC
   // (MSHV, WHP, or KVM without irqchip).

@@ -25,6 +25,8 @@ struct KvmHostCaps {
   bool pit2 = false;               // KVM_CAP_PIT2 (PartitionConfig::pit)
   bool irqfd_resample = false;     // KVM_CAP_IRQFD_RESAMPLE (LineTrigger::kLevelResample)
   bool mp_state = false;           // KVM_CAP_MP_STATE (Vcpu::mp_state())
+  bool ioeventfd = false;          // KVM_CAP_IOEVENTFD (Partition::doorbells())
+  bool ioeventfd_any_length = false;  // KVM_CAP_IOEVENTFD_ANY_LENGTH (kDoorbellAnyLength)
 };
 
 class KvmHypervisor final : public Hypervisor {

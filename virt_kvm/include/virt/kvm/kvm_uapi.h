@@ -40,5 +40,10 @@ static_assert(sizeof(kvm_pit_config) == 64 && KVM_CREATE_PIT2 == 0x4040ae77);
 static_assert(sizeof(kvm_irq_level) == 8 && KVM_IRQ_LINE == 0x4008ae61);
 static_assert(sizeof(kvm_irqfd) == 32 && offsetof(kvm_irqfd, resamplefd) == 12);
 static_assert(KVM_IRQFD_FLAG_DEASSIGN == 1 && KVM_IRQFD_FLAG_RESAMPLE == 2);
+static_assert(sizeof(kvm_ioeventfd) == 64 && KVM_IOEVENTFD == 0x4040ae79);
+static_assert(offsetof(kvm_ioeventfd, addr) == 8 && offsetof(kvm_ioeventfd, len) == 16 &&
+              offsetof(kvm_ioeventfd, fd) == 20 && offsetof(kvm_ioeventfd, flags) == 24);
+static_assert(KVM_IOEVENTFD_FLAG_DATAMATCH == 1 && KVM_IOEVENTFD_FLAG_PIO == 2 &&
+              KVM_IOEVENTFD_FLAG_DEASSIGN == 4);
 
 }  // namespace virt::kvm

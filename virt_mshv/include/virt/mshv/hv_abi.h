@@ -10,11 +10,19 @@
 namespace virt::mshv {
 
 // ---- hypercalls (through MSHV_ROOT_HVCALL) -----------------------------------------------------
+// Codes from include/hyperv/hvgdk_mini.h (HV_CALL_CODE). The kernel passes through only the
+// codes in drivers/hv/mshv_root_main.c mshv_passthru_hvcalls[]; each one used here is there.
+inline constexpr uint16_t HVCALL_INSTALL_INTERCEPT = 0x004d;
 inline constexpr uint16_t HVCALL_GET_VP_REGISTERS = 0x0050;
 inline constexpr uint16_t HVCALL_SET_VP_REGISTERS = 0x0051;
 inline constexpr uint16_t HVCALL_ASSERT_VIRTUAL_INTERRUPT = 0x0094;
+inline constexpr uint16_t HVCALL_GET_VP_CPUID_VALUES = 0x00f4;
 
 inline constexpr uint16_t HV_STATUS_SUCCESS = 0;
+// The hypervisor needs more memory from the root. mshv_ioctl_passthru_hvcall() then deposits a
+// page into the partition and fails the ioctl with EAGAIN, leaving this status: call again.
+inline constexpr uint16_t HV_STATUS_INSUFFICIENT_MEMORY = 0x000B;
+inline constexpr uint16_t HV_STATUS_INVALID_VP_INDEX = 0x000E;
 
 // Input header of HVCALL_GET/SET_VP_REGISTERS, followed by u32 names[] / hv_register_assoc[].
 struct hv_input_get_vp_registers {
@@ -78,8 +86,58 @@ struct hv_input_assert_virtual_interrupt {
   uint16_t rsvd_z1;
 };
 
+// ---- intercepts (hvgdk_mini.h) -----------------------------------------------------------------
+// enum hv_intercept_type (the values this backend names).
+enum hv_intercept_type : uint32_t {
+  HV_INTERCEPT_TYPE_X64_CPUID = 0x00000002,  // parameter: the CPUID leaf (EAX)
+  // Not installed by this backend: without it the hypervisor's LAPIC performs INIT/SIPI itself.
+  HV_INTERCEPT_TYPE_X64_APIC_INIT_SIPI = 0x00000009,
+};
+// hv_input_install_intercept.access_type is a mask of these; CPUID is an execute access.
+inline constexpr uint32_t HV_INTERCEPT_ACCESS_MASK_EXECUTE = 0x04;
+
+// HVCALL_INSTALL_INTERCEPT input: partition-wide, so it works on a partition or vp fd. Its
+// parameter is a u64 union (hv_intercept_parameters); for CPUID the low 32 bits are the leaf.
+struct hv_input_install_intercept {
+  uint64_t partition_id;  // filled in by the kernel
+  uint32_t access_type;   // HV_INTERCEPT_ACCESS_MASK_*
+  uint32_t intercept_type;
+  uint64_t intercept_parameter;
+};
+
+// ---- CPUID values (hvhdk.h) --------------------------------------------------------------------
+// HVCALL_GET_VP_CPUID_VALUES: a rep hypercall; the input header is followed by one
+// hv_cpuid_leaf_info per rep, the output is one hv_output_get_vp_cpuid_values per rep.
+struct hv_cpuid_leaf_info {
+  uint32_t eax;
+  uint32_t ecx;
+  uint64_t xfem;  // ignored with HV_GET_VP_CPUID_VALUES_USE_VP_XFEM_XSS
+  uint64_t xss;
+};
+// union hv_get_vp_cpuid_values_flags bits.
+inline constexpr uint32_t HV_GET_VP_CPUID_VALUES_USE_VP_XFEM_XSS = 1u << 0;
+inline constexpr uint32_t HV_GET_VP_CPUID_VALUES_APPLY_REGISTERED_VALUES = 1u << 1;
+
+struct hv_input_get_vp_cpuid_values {
+  uint64_t partition_id;  // filled in by the kernel
+  uint32_t vp_index;      // must be a VP that exists (MSHV_CREATE_VP)
+  uint32_t flags;         // HV_GET_VP_CPUID_VALUES_*
+  uint32_t reserved;
+  uint32_t padding;
+  // hv_cpuid_leaf_info cpuid_leaf_info[];
+};
+
+struct hv_output_get_vp_cpuid_values {
+  uint32_t eax;
+  uint32_t ebx;
+  uint32_t ecx;
+  uint32_t edx;
+};
+
 // ---- register names (enum hv_register_name, x64) ----------------------------------------------
 enum hv_register_name : uint32_t {
+  // union hv_internal_activity_register: the VP's wait state (HV_INTERNAL_ACTIVITY_* bits).
+  HV_REGISTER_INTERNAL_ACTIVITY_STATE = 0x00000004,
   HV_X64_REGISTER_RAX = 0x00020000,
   HV_X64_REGISTER_RCX = 0x00020001,
   HV_X64_REGISTER_RDX = 0x00020002,
@@ -117,6 +175,13 @@ enum hv_register_name : uint32_t {
   HV_X64_REGISTER_EFER = 0x00080001,
   HV_X64_REGISTER_APIC_BASE = 0x00080003,
 };
+
+// union hv_internal_activity_register bits (hvgdk_mini.h). An AP of a LAPIC partition is created
+// in StartupSuspend and leaves it when the hypervisor's LAPIC takes a SIPI; HaltSuspend is a
+// HLT waiting for an interrupt; IdleSuspend is derived state the hypervisor sets and clears.
+inline constexpr uint64_t HV_INTERNAL_ACTIVITY_STARTUP_SUSPEND = 1u << 0;
+inline constexpr uint64_t HV_INTERNAL_ACTIVITY_HALT_SUSPEND = 1u << 1;
+inline constexpr uint64_t HV_INTERNAL_ACTIVITY_IDLE_SUSPEND = 1u << 2;
 
 // ---- intercept messages (mshv_run_vp.msg_buf) --------------------------------------------------
 enum hv_message_type : uint32_t {
@@ -213,6 +278,20 @@ struct hv_x64_memory_intercept_message {
   uint8_t instruction_bytes[16];
 };
 
+// HVMSG_X64_CPUID_INTERCEPT (hvhdk.h): the guest's EAX/ECX (and RDX/RBX) and the result the
+// hypervisor would return. The VMM writes RAX..RDX and advances RIP by instruction_length.
+struct hv_x64_cpuid_intercept_message {
+  hv_x64_intercept_message_header header;
+  uint64_t rax;
+  uint64_t rcx;
+  uint64_t rdx;
+  uint64_t rbx;
+  uint64_t default_result_rax;
+  uint64_t default_result_rcx;
+  uint64_t default_result_rdx;
+  uint64_t default_result_rbx;
+};
+
 // ---- checks against the reference (mshv-abi.md) ------------------------------------------------
 static_assert(sizeof(hv_input_get_vp_registers) == 16);
 static_assert(offsetof(hv_input_get_vp_registers, partitionid) == 0);
@@ -280,5 +359,38 @@ static_assert(offsetof(hv_x64_memory_intercept_message, reserved1) == 47);
 static_assert(offsetof(hv_x64_memory_intercept_message, guest_virtual_address) == 48);
 static_assert(offsetof(hv_x64_memory_intercept_message, guest_physical_address) == 56);
 static_assert(offsetof(hv_x64_memory_intercept_message, instruction_bytes) == 64);
+
+// ---- checks against the upstream headers (include/hyperv/hvgdk_mini.h, hvhdk.h, Linux 6.15) ----
+static_assert(sizeof(hv_input_install_intercept) == 24);
+static_assert(offsetof(hv_input_install_intercept, partition_id) == 0);
+static_assert(offsetof(hv_input_install_intercept, access_type) == 8);
+static_assert(offsetof(hv_input_install_intercept, intercept_type) == 12);
+static_assert(offsetof(hv_input_install_intercept, intercept_parameter) == 16);
+static_assert(sizeof(hv_cpuid_leaf_info) == 24);
+static_assert(offsetof(hv_cpuid_leaf_info, eax) == 0);
+static_assert(offsetof(hv_cpuid_leaf_info, ecx) == 4);
+static_assert(offsetof(hv_cpuid_leaf_info, xfem) == 8);
+static_assert(offsetof(hv_cpuid_leaf_info, xss) == 16);
+static_assert(sizeof(hv_input_get_vp_cpuid_values) == 24);
+static_assert(offsetof(hv_input_get_vp_cpuid_values, partition_id) == 0);
+static_assert(offsetof(hv_input_get_vp_cpuid_values, vp_index) == 8);
+static_assert(offsetof(hv_input_get_vp_cpuid_values, flags) == 12);
+static_assert(offsetof(hv_input_get_vp_cpuid_values, reserved) == 16);
+static_assert(offsetof(hv_input_get_vp_cpuid_values, padding) == 20);
+static_assert(sizeof(hv_output_get_vp_cpuid_values) == 16);
+static_assert(offsetof(hv_output_get_vp_cpuid_values, ebx) == 4);
+static_assert(offsetof(hv_output_get_vp_cpuid_values, ecx) == 8);
+static_assert(offsetof(hv_output_get_vp_cpuid_values, edx) == 12);
+static_assert(sizeof(hv_x64_cpuid_intercept_message) == 104);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, rax) == 40);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, rcx) == 48);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, rdx) == 56);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, rbx) == 64);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, default_result_rax) == 72);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, default_result_rcx) == 80);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, default_result_rdx) == 88);
+static_assert(offsetof(hv_x64_cpuid_intercept_message, default_result_rbx) == 96);
+static_assert(HVCALL_INSTALL_INTERCEPT == 0x004d && HVCALL_GET_VP_CPUID_VALUES == 0x00f4);
+static_assert(HV_REGISTER_INTERNAL_ACTIVITY_STATE == 0x00000004);
 
 }  // namespace virt::mshv

@@ -37,7 +37,9 @@ class MshvHypervisor final : public Hypervisor {
 
   // MSHV_CREATE_PARTITION (pt_flags: LAPIC when config.irqchip, X2APIC when also
   // options.x2apic; isolation NONE), then MSHV_INITIALIZE_PARTITION. The partition fd is closed
-  // again on any failure. kInvalidArgument when vcpu_count is 0.
+  // again on any failure. kInvalidArgument when vcpu_count is 0 or pit is asked without
+  // irqchip; kUnavailable (naming the PIT) for pit: MSHV has no in-kernel PIT. Both are
+  // refused before any ioctl.
   Result<std::unique_ptr<Partition>> CreatePartition(const PartitionConfig& config) override;
 
  private:

@@ -1,0 +1,35 @@
+// Doorbells: the optional capability of turning guest writes into Event signals (Partition::doorbells()).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "virt/doorbell_registration.h"
+#include "virt/result.h"
+
+namespace virt {
+
+// Registers doorbells (KVM_IOEVENTFD, MSHV_IOEVENTFD, WHvRegisterPartitionDoorbellEvent, or the
+// user-mode fallback). Thread-safe: device threads register and drop doorbells while vCPUs run.
+class Doorbells {
+ public:
+  using ErrorHandler = std::function<void(const Error&)>;
+
+  virtual ~Doorbells() = default;
+
+  // A new doorbell with its own event. Errors leave nothing registered or open:
+  // kInvalidArgument for a bad match (DoorbellMatch::Validate) or a length the backend cannot
+  // match (e.g. kDoorbellAnyLength on MSHV), kOverlap when it collides with a live registration
+  // (DoorbellMatch::CollidesWith), kPartitionGone after the partition went, or the
+  // hypervisor's own error.
+  virtual Result<std::unique_ptr<DoorbellRegistration>> Register(const DoorbellMatch& match) = 0;
+
+  // Whether this backend can match kDoorbellAnyLength.
+  virtual bool supports_any_length() const = 0;
+
+  // Receives unregister failures of registrations destroyed without Release(). Default:
+  // stderr. The handler must not call back into the doorbells or their registrations.
+  virtual void SetErrorHandler(ErrorHandler handler) = 0;
+};
+
+}  // namespace virt
