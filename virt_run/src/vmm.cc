@@ -2,11 +2,8 @@
 #include "virt_run/vmm.h"
 
 #include <chrono>
-#include <latch>
 #include <memory>
 #include <optional>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "virt/hypervisor.h"
@@ -16,7 +13,7 @@
 #include "virt_run/guest_ram.h"
 #include "virt_run/platform.h"
 #include "virt_run/prepared_guest.h"
-#include "virt_run/vcpu_loop.h"
+#include "virt_run/vcpu_threads.h"
 
 namespace virt::run {
 namespace {
@@ -43,26 +40,6 @@ Result<std::unique_ptr<Partition>> CreateBestPartition(Hypervisor& hv, uint32_t 
     report.pit = config.pit;
   }
   return partition;
-}
-
-// --cpu on one vCPU: its current table with the features shown or hidden, set back.
-std::optional<Verdict> ApplyCpuFlags(Vcpu& vcpu, std::span<const CpuFlag> flags) {
-  VcpuCpuid* control = vcpu.cpuid();
-  auto table = control->GetCpuid();
-  if (!table) return Internal(DescribeAt(vcpu, ": GetCpuid: " + table.error().Message()));
-  for (const CpuFlag& f : flags) {
-    if (Status s = table->SetFeature(f.feature, f.on); !s) {
-      return Verdict{kStatusUsage, std::string("--cpu ") + (f.on ? "+" : "-") + f.feature.name +
-                                       ": " + s.error().Message()};
-    }
-  }
-  if (Status s = control->SetCpuid(*table); !s) {
-    const int status =
-        s.error().code == ErrorCode::kInvalidArgument ? kStatusUsage : kStatusInternal;
-    return Verdict{status, "--cpu: vCPU " + std::to_string(vcpu.index()) + ": " +
-                               s.error().Message()};
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -127,43 +104,8 @@ Verdict RunVmm(const Options& options, const Registry& registry, std::FILE* out,
     for (auto& v : vcpus) v->Cancel();
   });
   ExitStats stats;
-  const VcpuLoopContext ctx{(*platform)->ports(), (*platform)->mmio(), stop, stats};
-  // Every thread sets its vCPU up (CPUID, vCPU 0's entry state: calls that belong on the
-  // vCPU's own thread), then all start together, or none if a setup failed.
-  std::latch ready(options.smp);
-  std::vector<std::thread> threads;
-  threads.reserve(options.smp);
-  for (uint32_t i = 0; i < options.smp; ++i) {
-    try {
-      threads.emplace_back([&, i] {
-        Vcpu& vcpu = *vcpus[i];
-        std::optional<Verdict> failed;
-        if (!options.cpu.empty()) failed = ApplyCpuFlags(vcpu, options.cpu);
-        if (!failed && i == 0) {
-          if (Status s = EnterMultiboot(vcpu, guest->cpu); !s) {
-            failed = Internal(DescribeAt(vcpu, ": entering the kernel: " + s.error().Message()));
-          }
-        }
-        if (failed) stop.Stop(std::move(*failed));
-        ready.arrive_and_wait();
-        if (!stop.stopped()) RunVcpuLoop(vcpu, ctx);
-      });
-    } catch (const std::system_error& e) {
-      stop.Stop(Internal("cannot start the thread of vCPU " + std::to_string(i) + ": " + e.what()));
-      ready.count_down(options.smp - i);
-      break;
-    }
-  }
-
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  if (options.timeout_s > 0) {
-    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_s);
-  }
-  if (!stop.WaitUntil(deadline)) {
-    stop.Stop(Verdict{kStatusTimeout, "timeout: the guest still ran after " +
-                                          std::to_string(options.timeout_s) + " s (--timeout)"});
-  }
-  for (std::thread& t : threads) t.join();
+  RunVcpuThreads({vcpus, guest->cpu, options.cpu, options.timeout_s},
+                 {(*platform)->ports(), (*platform)->mmio(), stop, stats});
   (*platform)->Stop();
   console.Flush();
 
