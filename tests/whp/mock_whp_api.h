@@ -136,6 +136,12 @@ class FakeWhp {
     fail_next_[method] = {hr, skip};
   }
 
+  // Whether a FailNext for `method` has not been consumed yet.
+  bool failure_pending(const std::string& method) const {
+    std::lock_guard lock(mu_);
+    return fail_next_.contains(method);
+  }
+
   // How many calls of `method` the log holds.
   int CountCalls(const std::string& method) const {
     std::lock_guard lock(mu_);
