@@ -136,6 +136,12 @@ class FakeWhp {
     fail_next_[method] = {hr, skip};
   }
 
+  // Waits until the log holds at least `n` calls of `method`; false on timeout.
+  bool WaitForCalls(const std::string& method, int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return CountLocked(method) >= n; });
+  }
+
   // Whether a FailNext for `method` has not been consumed yet.
   bool failure_pending(const std::string& method) const {
     std::lock_guard lock(mu_);
@@ -145,12 +151,19 @@ class FakeWhp {
   // How many calls of `method` the log holds.
   int CountCalls(const std::string& method) const {
     std::lock_guard lock(mu_);
+    return CountLocked(method);
+  }
+
+ private:
+  int CountLocked(const std::string& method) const {
     int n = 0;
     for (const std::string& entry : log_) {
       if (entry == method || entry.starts_with(method + "(")) ++n;
     }
     return n;
   }
+
+ public:
 
   // What happened, in order: "CreatePartition", "SetPartitionProperty(0x1fff)",
   // "CreateTrigger", "SetEvent", "DeleteTrigger", "CloseHandle" ...
@@ -268,6 +281,7 @@ class FakeWhp {
   // Under mu_: logs the call and consumes an injected failure for it.
   std::optional<Error> Enter(const std::string& method, const std::string& entry) {
     log_.push_back(entry.empty() ? method : entry);
+    changed_.notify_all();  // for WaitForCalls
     auto it = fail_next_.find(method);
     if (it == fail_next_.end()) return std::nullopt;
     if (it->second.second > 0) {

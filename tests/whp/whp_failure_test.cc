@@ -5,6 +5,8 @@
 // deleted, handles closed.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@
 namespace virt::whp {
 namespace {
 
+using namespace std::chrono_literals;
 using test::FakeWhp;
 
 struct Scenario {
@@ -45,8 +48,11 @@ WHV_RUN_VP_EXIT_CONTEXT CpuidExit(uint32_t leaf) {
 }
 
 // Runs a VMM's life against `fake`, ignoring outcomes (but checking that a failed change left
-// the state as it was), and returns how many calls failed.
-int RunScenario(FakeWhp& fake) {
+// the state as it was), and returns how many calls failed or were reported to the IrqFd error
+// handler. With the user-mode dispatcher (`triggers` false) it waits for each asynchronous
+// injection, so every run makes the same calls.
+int RunScenario(FakeWhp& fake, bool triggers) {
+  std::atomic<int> reported{0};
   int failures = 0;
   auto count = [&failures](bool ok) { failures += ok ? 0 : 1; };
   auto h = WhpHypervisor::Create(fake.api(), {.tsc_hz = 4'400'000'000});
@@ -102,23 +108,36 @@ int RunScenario(FakeWhp& fake) {
   count((*partition)->RequestMsi(MsiMessage::Fixed(0, 0x30)).has_value());
   IrqFd* irqfd = (*partition)->irqfd();
   if (irqfd != nullptr) {
+    irqfd->SetErrorHandler([&reported](const Error&) { reported.fetch_add(1); });
+    // In user mode each delivery is one WHvRequestInterrupt on the dispatcher thread.
+    int injections = fake.CountCalls("RequestInterrupt");
+    auto delivered = [&] {
+      if (!triggers) {
+        EXPECT_TRUE(fake.WaitForCalls("RequestInterrupt", ++injections, 10s));
+      }
+    };
     auto kept = irqfd->NewRoute();
     auto released = irqfd->NewRoute();
     count(kept.has_value() && released.has_value());
     if (kept && released) {
-      count((*kept)->SetMsi(MsiMessage::Fixed(0, 0x31)).has_value());
+      const bool armed = (*kept)->SetMsi(MsiMessage::Fixed(0, 0x31)).has_value();
+      count(armed);
       count((*kept)->event().Signal().has_value());
+      if (armed) delivered();
       count((*kept)->SetMsi(MsiMessage::Fixed(0, 0x32)).has_value());
       count((*kept)->ClearMsi().has_value());
-      count((*kept)->event().Signal().has_value());
-      count((*kept)->SetMsi(MsiMessage::Fixed(0, 0x33)).has_value());
+      count((*kept)->event().Signal().has_value());  // pending while masked
+      const bool rearmed = (*kept)->SetMsi(MsiMessage::Fixed(0, 0x33)).has_value();
+      count(rearmed);
+      if (rearmed) delivered();  // the pending signal is handed over
       count((*released)->SetMsi(MsiMessage::Fixed(0, 0x34)).has_value());
       count((*released)->Release().has_value());
     }
     // `kept` is destroyed with the partition still alive, after the vCPUs.
   }
   count((*partition)->UnmapMemory(0, sizeof ram).has_value());
-  return failures;
+  partition->reset();  // reports of the teardown count too
+  return failures + reported.load();
 }
 
 class WhpFailureTest : public testing::TestWithParam<Scenario> {};
@@ -128,7 +147,7 @@ TEST_P(WhpFailureTest, AFailingCallIsReportedAndLeaksNothing) {
   fake.set_has_triggers(GetParam().triggers);
   const std::string& m = GetParam().method;
   fake.FailNext(m, kHrOutOfMemory, GetParam().occurrence);
-  const int failures = RunScenario(fake);
+  const int failures = RunScenario(fake, GetParam().triggers);
   EXPECT_FALSE(fake.failure_pending(m)) << m << " #" << GetParam().occurrence << " was not made";
   // The injected failure was surfaced to the VMM, except where no caller can be told
   // (teardown: reported to stderr/the handler) and for the optional ProcessorClockFrequency
@@ -163,7 +182,7 @@ std::vector<Scenario> Scenarios() {
   for (bool triggers : {true, false}) {
     FakeWhp clean;
     clean.set_has_triggers(triggers);
-    RunScenario(clean);
+    RunScenario(clean, triggers);
     for (const char* method : kMethods) {
       const int n = clean.CountCalls(method);
       // The user-mode flavour only differs in how routes inject.
@@ -182,7 +201,7 @@ TEST(WhpFailureTest, TheScenarioPassesCleanlyAndMakesEveryCall) {
   for (bool triggers : {true, false}) {
     FakeWhp fake;
     fake.set_has_triggers(triggers);
-    EXPECT_EQ(RunScenario(fake), 0);
+    EXPECT_EQ(RunScenario(fake, triggers), 0);
     fake.ExpectNothingLeaked();
     for (const char* method :
          {"GetCapability", "CreatePartition", "SetPartitionProperty", "SetupPartition",
@@ -193,8 +212,8 @@ TEST(WhpFailureTest, TheScenarioPassesCleanlyAndMakesEveryCall) {
       EXPECT_GT(fake.CountCalls(method), 0) << method;
     }
     if (triggers) {
-      for (const char* method :
-           {"CreateTrigger", "UpdateTriggerParameters", "DeleteTrigger", "SetEvent", "CloseHandle"}) {
+      for (const char* method : {"CreateTrigger", "UpdateTriggerParameters", "DeleteTrigger",
+                                 "SetEvent", "CloseHandle"}) {
         EXPECT_GT(fake.CountCalls(method), 0) << method;
       }
     }

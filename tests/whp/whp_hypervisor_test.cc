@@ -159,7 +159,7 @@ TEST(WhpHypervisorTest, CreatePartitionSetsEveryPropertyThenSetsUp) {
   const auto props = fake.properties();
   EXPECT_EQ(As<uint32_t>(props.at(0x1fff)), 3u);                        // ProcessorCount
   EXPECT_EQ(As<uint32_t>(props.at(0x1005)), 1u);                        // XApic
-  EXPECT_EQ(As<uint64_t>(props.at(0x1)), 0x41u);  // X64CpuidExit (bit 0), X64ApicInitSipiExitTrap (6)
+  EXPECT_EQ(As<uint64_t>(props.at(0x1)), 0x41u);  // X64CpuidExit 0, X64ApicInitSipiExitTrap 6
   EXPECT_EQ(As<uint32_t>(props.at(0x1003)), 0x15u);                     // CpuidExitList {0x15}
   const auto leaf = As<WHV_X64_CPUID_RESULT>(props.at(0x1004));         // CpuidResultList
   EXPECT_EQ(leaf.Function, 0x15u);

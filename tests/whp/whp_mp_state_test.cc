@@ -1,5 +1,5 @@
-// Checks WhpVcpuMpState: MpState <-> WHV_INTERNAL_ACTIVITY_REGISTER, the exact register read and
-// written, states WHP cannot hold refused before any call, and failures leaving the state as it was.
+// Checks WhpVcpuMpState: MpState <-> WHV_INTERNAL_ACTIVITY_REGISTER, the exact register read
+// and written, states WHP cannot hold refused before any call, failures changing nothing.
 #include <gtest/gtest.h>
 
 #include <memory>

@@ -30,9 +30,9 @@ class WhpVcpu final : public Vcpu {
  public:
   // Claims `index` on the partition, then WHvCreateVirtualProcessor(index, 0); with `irqchip`
   // and index > 0, WHvSetVirtualProcessorRegisters {WHvRegisterInternalActivityState =
-  // StartupSuspend} (WHP parks APs so itself under LAPIC emulation; the backend does not rely on
-  // it). On failure the VP is deleted again and the claim dropped. `vcpu_count` bounds the INIT/SIPI
-  // shorthands.
+  // StartupSuspend} (WHP parks APs so itself under LAPIC emulation; the backend does not rely
+  // on it). On failure the VP is deleted again and the claim dropped. `vcpu_count` bounds the
+  // INIT/SIPI shorthands.
   static Result<std::unique_ptr<WhpVcpu>> Create(std::shared_ptr<WhpPartitionHandle> partition,
                                                  uint32_t index, uint32_t vcpu_count,
                                                  bool irqchip,

@@ -93,10 +93,11 @@ class WhpApi {
 
 // The real WhpApi: LoadLibraryExW("WinHvPlatform.dll", LOAD_LIBRARY_SEARCH_SYSTEM32) and
 // GetProcAddress of every function above (the three trigger functions and
-// WHvGetVirtualProcessorCpuidOutput are optional, see HasTriggers and HasCpuidOutput). Fails with kUnavailable, the HRESULT of the failed load/lookup (kHrModuleNotFound
-// when the DLL is absent: feature off, Windows before 1803, Wine; kHrProcNotFound when a
-// function is), and a detail naming the DLL or the missing function; never crashes when either is absent. The DLL stays
-// loaded while the returned object (or any partition made through it) lives. Windows only.
+// WHvGetVirtualProcessorCpuidOutput are optional, see HasTriggers and HasCpuidOutput). Fails
+// with kUnavailable, the HRESULT of the failed load/lookup (kHrModuleNotFound when the DLL is
+// absent: feature off, Windows before 1803, Wine; kHrProcNotFound when a function is), and a
+// detail naming the DLL or the missing function; never crashes when either is absent. The DLL
+// stays loaded while the returned object (or any partition made through it) lives. Windows only.
 Result<std::shared_ptr<WhpApi>> LoadWhpApi();
 
 }  // namespace virt::whp
