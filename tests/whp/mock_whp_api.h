@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "fake_whp_cpuid.h"
 #include "virt/whp/whp_api.h"
 
 namespace virt::whp::test {
@@ -77,6 +78,11 @@ class MockWhpApi : public WhpApi {
               (override));
   MOCK_METHOD(Status, DeleteTrigger, (WHV_PARTITION_HANDLE partition, WHV_TRIGGER_HANDLE trigger),
               (override));
+  MOCK_METHOD(bool, HasCpuidOutput, (), (const, override));
+  MOCK_METHOD(Status, GetVirtualProcessorCpuidOutput,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, uint32_t eax, uint32_t ecx,
+               WHV_CPUID_OUTPUT* output),
+              (override));
   MOCK_METHOD(Status, SetEvent, (HANDLE event), (override));
   MOCK_METHOD(Status, CloseHandle, (HANDLE handle), (override));
 };
@@ -124,11 +130,40 @@ class FakeWhp {
   std::shared_ptr<WhpApi> api() const { return api_; }
 
   // Makes the next call of `method` (the WHv name without "WHv", e.g. "CreateTrigger", or
-  // "SetEvent"/"CloseHandle") fail with `hr` once.
-  void FailNext(const std::string& method, int32_t hr = kHrInvalidArg) {
+  // "SetEvent"/"CloseHandle") fail with `hr` once; with `skip`, the call after `skip` more.
+  void FailNext(const std::string& method, int32_t hr = kHrInvalidArg, int skip = 0) {
     std::lock_guard lock(mu_);
-    fail_next_[method] = hr;
+    fail_next_[method] = {hr, skip};
   }
+
+  // Waits until the log holds at least `n` calls of `method`; false on timeout.
+  bool WaitForCalls(const std::string& method, int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return CountLocked(method) >= n; });
+  }
+
+  // Whether a FailNext for `method` has not been consumed yet.
+  bool failure_pending(const std::string& method) const {
+    std::lock_guard lock(mu_);
+    return fail_next_.contains(method);
+  }
+
+  // How many calls of `method` the log holds.
+  int CountCalls(const std::string& method) const {
+    std::lock_guard lock(mu_);
+    return CountLocked(method);
+  }
+
+ private:
+  int CountLocked(const std::string& method) const {
+    int n = 0;
+    for (const std::string& entry : log_) {
+      if (entry == method || entry.starts_with(method + "(")) ++n;
+    }
+    return n;
+  }
+
+ public:
 
   // What happened, in order: "CreatePartition", "SetPartitionProperty(0x1fff)",
   // "CreateTrigger", "SetEvent", "DeleteTrigger", "CloseHandle" ...
@@ -158,6 +193,11 @@ class FakeWhp {
     std::unique_lock lock(mu_);
     return changed_.wait_for(lock, timeout, [this] { return running_ > 0; });
   }
+  // Waits until `n` RunVirtualProcessor calls are held in StartupSuspend; false on timeout.
+  bool WaitUntilSuspendedInRun(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return suspended_ >= n; });
+  }
   // Waits until at least `n` WHvRequestInterrupt calls were made; false on timeout.
   bool WaitForRequested(size_t n, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
@@ -175,6 +215,26 @@ class FakeWhp {
   void set_hypervisor_present(bool value) {
     std::lock_guard lock(mu_);
     hypervisor_present_ = value;
+  }
+  // WHvCapabilityCodeExtendedVmExits (default: CPUID, MSR, exception exits and the INIT/SIPI
+  // trap).
+  void set_extended_vm_exits(uint64_t value) {
+    std::lock_guard lock(mu_);
+    extended_vm_exits_ = value;
+  }
+  void set_has_cpuid_output(bool value) {
+    std::lock_guard lock(mu_);
+    has_cpuid_output_ = value;
+  }
+  // Changes what every VP reads for CPUID(function, index) (see FakeCpuidModel::Set).
+  void SetCpuidLeaf(uint32_t function, uint32_t index, bool indexed, WHV_CPUID_OUTPUT out) {
+    std::lock_guard lock(mu_);
+    cpuid_.Set(function, index, indexed, out);
+  }
+  // What VP `vp` reads for CPUID(function, index), as WHvGetVirtualProcessorCpuidOutput answers.
+  WHV_CPUID_OUTPUT CpuidOf(uint32_t vp, uint32_t function, uint32_t index) const {
+    std::lock_guard lock(mu_);
+    return ReadCpuid(vp, function, index);
   }
 
   // State for assertions.
@@ -221,11 +281,67 @@ class FakeWhp {
   // Under mu_: logs the call and consumes an injected failure for it.
   std::optional<Error> Enter(const std::string& method, const std::string& entry) {
     log_.push_back(entry.empty() ? method : entry);
+    changed_.notify_all();  // for WaitForCalls
     auto it = fail_next_.find(method);
     if (it == fail_next_.end()) return std::nullopt;
-    const int32_t hr = it->second;
+    if (it->second.second > 0) {
+      --it->second.second;
+      return std::nullopt;
+    }
+    const int32_t hr = it->second.first;
     fail_next_.erase(it);
     return HresultError(OpName(method), hr);
+  }
+
+  // Under mu_: the model's CPUID with the partition's CpuidResultList (0x1004) applied, which
+  // replaces a whole leaf for every sub-leaf.
+  WHV_CPUID_OUTPUT ReadCpuid(uint32_t vp, uint32_t function, uint32_t index) const {
+    if (auto it = properties_.find(WHvPartitionPropertyCodeCpuidResultList);
+        it != properties_.end()) {
+      const size_t n = it->second.size() / sizeof(WHV_X64_CPUID_RESULT);
+      for (size_t i = 0; i < n; ++i) {
+        WHV_X64_CPUID_RESULT r{};
+        std::memcpy(&r, it->second.data() + i * sizeof r, sizeof r);
+        if (r.Function == function) return {r.Eax, r.Ebx, r.Ecx, r.Edx};
+      }
+    }
+    return cpuid_.Read(function, index, vp);
+  }
+
+  // Under mu_: whether the partition emulates the LAPIC (LocalApicEmulationMode != None).
+  bool LapicEmulated() const {
+    auto it = properties_.find(WHvPartitionPropertyCodeLocalApicEmulationMode);
+    if (it == properties_.end() || it->second.size() < sizeof(uint32_t)) return false;
+    uint32_t mode = 0;
+    std::memcpy(&mode, it->second.data(), sizeof mode);
+    return mode != WHvX64LocalApicEmulationModeNone;
+  }
+
+  uint64_t& Activity(uint32_t vp) {
+    return vps_[vp].registers[WHvRegisterInternalActivityState].Reg64;
+  }
+
+  // Under mu_: what WHP's LAPIC does with a requested INIT or SIPI on a physical destination:
+  // INIT parks the VP in StartupSuspend; a SIPI to a parked VP starts it in real mode at
+  // CS = vector << 8 (base vector << 12), IP 0, and wakes its run.
+  void ApplyInitSipi(const WHV_INTERRUPT_CONTROL& control) {
+    if (control.DestinationMode != WHvX64InterruptDestinationModePhysical) return;
+    const uint32_t vp = control.Destination;
+    if (!live_vps_.contains(vp)) return;
+    if (control.Type == WHvX64InterruptTypeInit) {
+      Activity(vp) = 1;
+    } else if (control.Type == WHvX64InterruptTypeSipi && (Activity(vp) & 1) != 0) {
+      auto& regs = vps_[vp].registers;
+      WHV_REGISTER_VALUE cs{};
+      cs.Segment.Base = uint64_t{control.Vector} << 12;
+      cs.Segment.Limit = 0xFFFF;
+      cs.Segment.Selector = static_cast<UINT16>(control.Vector << 8);
+      cs.Segment.Attributes = 0x9B;
+      regs[WHvX64RegisterCs] = cs;
+      regs[WHvX64RegisterRip] = WHV_REGISTER_VALUE{};
+      Activity(vp) = 0;
+    }
+    changed_.notify_all();
   }
 
   // The operation name the real layer reports for `method` (a static string).
@@ -236,7 +352,7 @@ class FakeWhp {
         "WHvCreateVirtualProcessor", "WHvDeleteVirtualProcessor", "WHvRunVirtualProcessor",
         "WHvCancelRunVirtualProcessor", "WHvGetVirtualProcessorRegisters",
         "WHvSetVirtualProcessorRegisters", "WHvRequestInterrupt", "WHvCreateTrigger",
-        "WHvUpdateTriggerParameters", "WHvDeleteTrigger"};
+        "WHvUpdateTriggerParameters", "WHvDeleteTrigger", "WHvGetVirtualProcessorCpuidOutput"};
     for (const char* name : kNames) {
       if (method == name + 3) return name;
     }
@@ -259,6 +375,7 @@ class FakeWhp {
           if (auto e = Enter("GetCapability", "")) return *e;
           uint64_t value = 0;
           if (code == WHvCapabilityCodeHypervisorPresent) value = hypervisor_present_ ? 1 : 0;
+          if (code == WHvCapabilityCodeExtendedVmExits) value = extended_vm_exits_;
           if (code == WHvCapabilityCodeFeatures) {
             WHV_CAPABILITY_FEATURES f{};
             f.LocalApicEmulation = local_apic_emulation_ ? 1 : 0;
@@ -330,6 +447,9 @@ class FakeWhp {
           if (!live_vps_.insert(index).second) {
             return HresultError("WHvCreateVirtualProcessor", kHrInvalidArg);
           }
+          // A new VP starts from reset; under LAPIC emulation WHP parks an AP in StartupSuspend.
+          vps_[index].registers.clear();
+          if (index != 0 && LapicEmulated()) Activity(index) = 1;
           return Ok();
         }));
     ON_CALL(m, DeleteVirtualProcessor(_, _))
@@ -347,6 +467,15 @@ class FakeWhp {
           std::unique_lock lock(mu_);
           if (auto e = Enter("RunVirtualProcessor", "")) return *e;
           std::memset(exit, 0, sizeof *exit);
+          if ((Activity(index) & 1) != 0) {
+            // An AP waiting for SIPI stays inside the run call until started (or cancelled).
+            ++suspended_;
+            changed_.notify_all();
+            changed_.wait(lock, [&] {
+              return (Activity(index) & 1) == 0 || vps_[index].cancel_pending;
+            });
+            --suspended_;
+          }
           if (run_blocks_) {
             ++running_;
             changed_.notify_all();
@@ -399,6 +528,7 @@ class FakeWhp {
           std::lock_guard lock(mu_);
           if (auto e = Enter("RequestInterrupt", "")) return *e;
           requested_.push_back(control);
+          ApplyInitSipi(control);
           changed_.notify_all();
           return Ok();
         }));
@@ -437,6 +567,24 @@ class FakeWhp {
           if (triggers_.erase(t) == 0) return HresultError("WHvDeleteTrigger", kHrInvalidArg);
           return Ok();
         }));
+    ON_CALL(m, HasCpuidOutput()).WillByDefault(Invoke([this] {
+      std::lock_guard lock(mu_);
+      return has_cpuid_output_;
+    }));
+    ON_CALL(m, GetVirtualProcessorCpuidOutput(_, _, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint32_t index, uint32_t eax,
+                                     uint32_t ecx, WHV_CPUID_OUTPUT* out) -> Status {
+          std::lock_guard lock(mu_);
+          char entry[80];
+          std::snprintf(entry, sizeof entry, "GetVirtualProcessorCpuidOutput(%u, 0x%x.%u)", index,
+                        eax, ecx);
+          if (auto e = Enter("GetVirtualProcessorCpuidOutput", entry)) return *e;
+          if (!live_vps_.contains(index)) {
+            return HresultError("WHvGetVirtualProcessorCpuidOutput", kHrInvalidArg);
+          }
+          *out = ReadCpuid(index, eax, ecx);
+          return Ok();
+        }));
     ON_CALL(m, SetEvent(_)).WillByDefault(Invoke([this](HANDLE event) -> Status {
       std::lock_guard lock(mu_);
       if (auto e = Enter("SetEvent", "")) return *e;
@@ -459,11 +607,15 @@ class FakeWhp {
   std::condition_variable changed_;
   bool run_blocks_ = false;
   int running_ = 0;
+  int suspended_ = 0;  // runs held in StartupSuspend
   uintptr_t next_handle_ = 1;
   bool has_triggers_ = true;
   bool local_apic_emulation_ = true;
   bool hypervisor_present_ = true;
-  std::map<std::string, int32_t> fail_next_;
+  bool has_cpuid_output_ = true;
+  uint64_t extended_vm_exits_ = 0x47;  // X64CpuidExit, X64MsrExit, ExceptionExit, InitSipi trap
+  FakeCpuidModel cpuid_;
+  std::map<std::string, std::pair<int32_t, int>> fail_next_;  // hr, calls to let pass first
   std::vector<std::string> log_;
   std::set<WHV_PARTITION_HANDLE> live_partitions_;
   std::set<uint32_t> live_vps_;

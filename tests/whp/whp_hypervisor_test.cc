@@ -159,7 +159,7 @@ TEST(WhpHypervisorTest, CreatePartitionSetsEveryPropertyThenSetsUp) {
   const auto props = fake.properties();
   EXPECT_EQ(As<uint32_t>(props.at(0x1fff)), 3u);                        // ProcessorCount
   EXPECT_EQ(As<uint32_t>(props.at(0x1005)), 1u);                        // XApic
-  EXPECT_EQ(As<uint64_t>(props.at(0x1)), 1u);                           // X64CpuidExit (bit 0)
+  EXPECT_EQ(As<uint64_t>(props.at(0x1)), 0x41u);  // X64CpuidExit 0, X64ApicInitSipiExitTrap 6
   EXPECT_EQ(As<uint32_t>(props.at(0x1003)), 0x15u);                     // CpuidExitList {0x15}
   const auto leaf = As<WHV_X64_CPUID_RESULT>(props.at(0x1004));         // CpuidResultList
   EXPECT_EQ(leaf.Function, 0x15u);
@@ -206,10 +206,72 @@ TEST(WhpHypervisorTest, BadConfigsFailBeforeAnyPartitionExists) {
   EXPECT_TRUE(no_apic.log().empty());
 }
 
+TEST(WhpHypervisorTest, WithoutIrqchipThereIsNoInitSipiTrap) {
+  FakeWhp fake;
+  auto h = MustOpen(fake);
+  EXPECT_TRUE(h->caps().init_sipi_trap);
+  auto partition = h->CreatePartition({.vcpu_count = 2, .irqchip = false});
+  ASSERT_TRUE(partition.has_value());
+  EXPECT_EQ(As<uint64_t>(fake.properties().at(0x1)), 0x1u);  // X64CpuidExit only
+}
+
+TEST(WhpHypervisorTest, SmpWithIrqchipNeedsTheInitSipiTrap) {
+  FakeWhp fake;
+  fake.set_extended_vm_exits(0x7);  // CPUID, MSR and exception exits, no INIT/SIPI trap
+  auto h = MustOpen(fake);
+  EXPECT_FALSE(h->caps().init_sipi_trap);
+  fake.ClearLog();
+  auto smp = h->CreatePartition({.vcpu_count = 2, .irqchip = true});
+  ASSERT_FALSE(smp.has_value());
+  EXPECT_EQ(smp.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(smp.error().detail.find("X64ApicInitSipiExitTrap"), std::string::npos);
+  EXPECT_TRUE(fake.log().empty());
+  // One vCPU sends no INIT/SIPI: it runs, without the trap.
+  auto up = h->CreatePartition({.vcpu_count = 1, .irqchip = true});
+  ASSERT_TRUE(up.has_value());
+  EXPECT_EQ(As<uint64_t>(fake.properties().at(0x1)), 0x1u);
+}
+
+TEST(WhpHypervisorTest, AnUnknownExtendedExitsCapabilityMeansNoTrap) {
+  FakeWhp fake;
+  // The fourth query, after HypervisorPresent, Features and ProcessorClockFrequency.
+  fake.FailNext("GetCapability", kHrInvalidArg, /*skip=*/3);
+  auto h = MustOpen(fake);
+  ASSERT_NE(h, nullptr);
+  EXPECT_FALSE(h->caps().init_sipi_trap);
+}
+
+TEST(WhpHypervisorTest, ThePitIsUnavailableAndNeedsIrqchip) {
+  FakeWhp fake;
+  auto h = MustOpen(fake);
+  fake.ClearLog();
+  auto pit = h->CreatePartition({.vcpu_count = 1, .irqchip = true, .pit = true});
+  ASSERT_FALSE(pit.has_value());
+  EXPECT_EQ(pit.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(pit.error().detail.find("PIT"), std::string::npos) << pit.error().detail;
+  auto no_chip = h->CreatePartition({.vcpu_count = 1, .irqchip = false, .pit = true});
+  ASSERT_FALSE(no_chip.has_value());
+  EXPECT_EQ(no_chip.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(fake.log().empty());  // refused before any partition existed
+  fake.ExpectNothingLeaked();
+}
+
+TEST(WhpHypervisorTest, ThereAreNoIrqLines) {
+  // WHP emulates the local APIC only: no IOAPIC/PIC pins to drive.
+  FakeWhp fake;
+  auto h = MustOpen(fake);
+  for (bool irqchip : {true, false}) {
+    auto partition = h->CreatePartition({.vcpu_count = 1, .irqchip = irqchip});
+    ASSERT_TRUE(partition.has_value());
+    EXPECT_EQ((*partition)->irq_lines(), nullptr);
+  }
+}
+
 // Each call CreatePartition makes fails once: the error names it and nothing is left behind.
 TEST(WhpHypervisorTest, EveryCreatePartitionCallFailingLeaksNothing) {
   for (const char* method : {"CreatePartition", "SetPartitionProperty", "SetupPartition",
-                             "CreateTrigger"}) {
+                             "CreateVirtualProcessor", "GetVirtualProcessorCpuidOutput",
+                             "DeleteVirtualProcessor", "CreateTrigger"}) {
     SCOPED_TRACE(method);
     FakeWhp fake;
     auto h = MustOpen(fake, {.tsc_hz = 5'700'000'000});

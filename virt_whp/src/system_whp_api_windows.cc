@@ -32,6 +32,8 @@ using CreateTriggerFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, const WHV_TRIGGER
 using UpdateTriggerFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, const WHV_TRIGGER_PARAMETERS*,
                                          WHV_TRIGGER_HANDLE);
 using DeleteTriggerFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, WHV_TRIGGER_HANDLE);
+using GetCpuidOutputFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, UINT32, UINT32, UINT32,
+                                          WHV_CPUID_OUTPUT*);
 
 constexpr const wchar_t* kDll = L"WinHvPlatform.dll";
 
@@ -81,6 +83,7 @@ class SystemWhpApi final : public WhpApi {
     get(create_trigger_, "WHvCreateTrigger", false);
     get(update_trigger_, "WHvUpdateTriggerParameters", false);
     get(delete_trigger_, "WHvDeleteTrigger", false);
+    get(get_cpuid_output_, "WHvGetVirtualProcessorCpuidOutput", false);
     return missing;
   }
 
@@ -164,6 +167,18 @@ class SystemWhpApi final : public WhpApi {
     if (!HasTriggers()) return NoTriggers("WHvDeleteTrigger");
     return Check("WHvDeleteTrigger", delete_trigger_(partition, trigger));
   }
+  bool HasCpuidOutput() const override { return get_cpuid_output_ != nullptr; }
+  Status GetVirtualProcessorCpuidOutput(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                        uint32_t eax, uint32_t ecx,
+                                        WHV_CPUID_OUTPUT* output) override {
+    if (!HasCpuidOutput()) {
+      return Error::Make(ErrorCode::kUnavailable, "WHvGetVirtualProcessorCpuidOutput",
+                         "WinHvPlatform.dll has no WHvGetVirtualProcessorCpuidOutput (Windows 10 "
+                         "20H2 or later)");
+    }
+    return Check("WHvGetVirtualProcessorCpuidOutput",
+                 get_cpuid_output_(partition, index, eax, ecx, output));
+  }
   Status SetEvent(HANDLE event) override {
     if (!::SetEvent(event)) return LastError("SetEvent");
     return Ok();
@@ -197,6 +212,7 @@ class SystemWhpApi final : public WhpApi {
   CreateTriggerFn create_trigger_ = nullptr;
   UpdateTriggerFn update_trigger_ = nullptr;
   DeleteTriggerFn delete_trigger_ = nullptr;
+  GetCpuidOutputFn get_cpuid_output_ = nullptr;
 };
 
 }  // namespace

@@ -39,6 +39,13 @@ Result<std::unique_ptr<WhpHypervisor>> WhpHypervisor::Create(std::shared_ptr<Whp
   auto clock = GetCapability64(*api, WHvCapabilityCodeProcessorClockFrequency);
   caps.processor_clock_hz = clock ? *clock : 0;
   caps.triggers = api->HasTriggers();
+  caps.cpuid_output = api->HasCpuidOutput();
+  // Hosts older than the capability report nothing; SMP with irqchip is then refused.
+  if (auto exits = GetCapability64(*api, WHvCapabilityCodeExtendedVmExits)) {
+    WHV_EXTENDED_VM_EXITS e{};
+    e.AsUINT64 = *exits;
+    caps.init_sipi_trap = e.X64ApicInitSipiExitTrap != 0;
+  }
   return std::unique_ptr<WhpHypervisor>(new WhpHypervisor(std::move(api), caps, options));
 }
 

@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "whp_cpuid.h"
+#include "whp_cpuid_policy.h"
+#include "whp_cpuid_probe.h"
 #include "whp_interrupt.h"
 #include "whp_irqfd.h"
 #include "whp_vcpu.h"
@@ -16,10 +18,6 @@ namespace {
 // WHP has no slot limit; the map only validates and detects overlaps.
 constexpr uint32_t kMaxRegions = 1u << 16;
 
-// Leaves whose CPUID instruction exits to the VMM, which answers them from the result list:
-// leaf 0x15 so the TSC frequency is exact whatever the host's own list says.
-constexpr uint32_t kCpuidExitLeaves[] = {0x15};
-
 template <typename T>
 Status SetProperty(WhpApi& api, WHV_PARTITION_HANDLE h, WHV_PARTITION_PROPERTY_CODE code,
                    const T& value) {
@@ -28,7 +26,7 @@ Status SetProperty(WhpApi& api, WHV_PARTITION_HANDLE h, WHV_PARTITION_PROPERTY_C
 
 // Runs the property writes and WHvSetupPartition on a new partition.
 Status Configure(WhpApi& api, WHV_PARTITION_HANDLE h, const PartitionConfig& config,
-                 const std::vector<WHV_X64_CPUID_RESULT>& cpuid) {
+                 const WhpHostCaps& caps, const std::vector<WHV_X64_CPUID_RESULT>& cpuid) {
   const UINT32 count = config.vcpu_count;
   if (Status s = SetProperty(api, h, WHvPartitionPropertyCodeProcessorCount, count); !s) return s;
   const WHV_X64_LOCAL_APIC_EMULATION_MODE apic =
@@ -38,11 +36,13 @@ Status Configure(WhpApi& api, WHV_PARTITION_HANDLE h, const PartitionConfig& con
   }
   WHV_EXTENDED_VM_EXITS exits{};
   exits.X64CpuidExit = 1;
+  // The guest's INIT/SIPI reach its APs only through the VMM (WhpVcpu::Run re-issues them).
+  exits.X64ApicInitSipiExitTrap = config.irqchip && caps.init_sipi_trap ? 1 : 0;
   if (Status s = SetProperty(api, h, WHvPartitionPropertyCodeExtendedVmExits, exits.AsUINT64);
       !s) {
     return s;
   }
-  if (Status s = SetProperty(api, h, WHvPartitionPropertyCodeCpuidExitList, kCpuidExitLeaves);
+  if (Status s = SetProperty(api, h, WHvPartitionPropertyCodeCpuidExitList, kInitialCpuidExits);
       !s) {
     return s;
   }
@@ -55,6 +55,22 @@ Status Configure(WhpApi& api, WHV_PARTITION_HANDLE h, const PartitionConfig& con
     }
   }
   return api.SetupPartition(h);
+}
+
+// What a VP of the partition presents, read through a temporary VP 0 (no vCPU exists yet; the
+// VMM's CreateVcpu(0) makes it afresh).
+Result<Cpuid> ProbeSupportedCpuid(WhpApi& api, WHV_PARTITION_HANDLE h) {
+  if (Status s = api.CreateVirtualProcessor(h, 0, 0); !s) return s.error();
+  auto table = ProbeCpuid(api, h, 0);
+  const Status deleted = api.DeleteVirtualProcessor(h, 0);
+  if (!table) return table.error();
+  if (!deleted) return deleted.error();
+  return table;
+}
+
+CpuidEntry EntryOf(const WHV_X64_CPUID_RESULT& r) {
+  return {.function = r.Function, .index = 0, .flags = 0,
+          .eax = r.Eax, .ebx = r.Ebx, .ecx = r.Ecx, .edx = r.Edx};
 }
 
 }  // namespace
@@ -97,19 +113,42 @@ Result<std::unique_ptr<Partition>> WhpPartition::Create(std::shared_ptr<WhpApi> 
   if (config.vcpu_count == 0) {
     return Error::Make(ErrorCode::kInvalidArgument, kOp, "vcpu_count is 0");
   }
+  if (config.pit && !config.irqchip) {
+    return Error::Make(ErrorCode::kInvalidArgument, kOp, "pit needs irqchip");
+  }
+  if (config.pit) {
+    return Error::Make(ErrorCode::kUnavailable, kOp,
+                       "WHP has no in-kernel i8254 PIT (it emulates the local APIC only): "
+                       "PartitionConfig::pit is not available");
+  }
   if (config.irqchip && !caps.local_apic_emulation) {
     return Error::Make(ErrorCode::kUnavailable, kOp,
                        "irqchip needs WHP local APIC emulation, which this host lacks");
   }
-  std::vector<WHV_X64_CPUID_RESULT> cpuid;
+  if (config.irqchip && config.vcpu_count > 1 && !caps.init_sipi_trap) {
+    return Error::Make(ErrorCode::kUnavailable, kOp,
+                       "SMP with irqchip needs WHV_EXTENDED_VM_EXITS.X64ApicInitSipiExitTrap "
+                       "(the guest's INIT/SIPI reach APs only through it), which this host lacks");
+  }
+  std::vector<WHV_X64_CPUID_RESULT> result_list;
   const uint64_t tsc_hz = options.tsc_hz != 0 ? options.tsc_hz : caps.processor_clock_hz;
-  if (tsc_hz != 0) cpuid.push_back(TscFrequencyLeaf(tsc_hz));
+  if (tsc_hz != 0) result_list.push_back(TscFrequencyLeaf(tsc_hz));
 
   auto created = api->CreatePartition();
   if (!created) return created.error();
   // From here the handle object deletes the partition on every failure path.
   auto handle = std::make_shared<WhpPartitionHandle>(api, *created, config.vcpu_count);
-  if (Status s = Configure(*api, *created, config, cpuid); !s) return s.error();
+  if (Status s = Configure(*api, *created, config, caps, result_list); !s) return s.error();
+  std::optional<Cpuid> supported;
+  if (caps.cpuid_output) {
+    auto probed = ProbeSupportedCpuid(*api, *created);
+    if (!probed) return probed.error();
+    supported = std::move(*probed);
+  }
+  std::optional<CpuidEntry> tsc_leaf;
+  if (!result_list.empty()) tsc_leaf = EntryOf(result_list.front());
+  auto cpuid = std::make_shared<WhpCpuidPolicy>(handle, config.vcpu_count, std::move(supported),
+                                                tsc_leaf);
 
   std::unique_ptr<WhpPartition> partition(new WhpPartition(handle, config, std::move(cpuid)));
   if (config.irqchip) {
@@ -136,7 +175,7 @@ Result<std::unique_ptr<Partition>> WhpPartition::Create(std::shared_ptr<WhpApi> 
 }
 
 WhpPartition::WhpPartition(std::shared_ptr<WhpPartitionHandle> handle,
-                           const PartitionConfig& config, std::vector<WHV_X64_CPUID_RESULT> cpuid)
+                           const PartitionConfig& config, std::shared_ptr<WhpCpuidPolicy> cpuid)
     : handle_(std::move(handle)),
       config_(config),
       cpuid_(std::move(cpuid)),
@@ -176,7 +215,7 @@ Status WhpPartition::UnmapMemory(uint64_t guest_address, uint64_t size) {
 }
 
 Result<std::unique_ptr<Vcpu>> WhpPartition::CreateVcpu(uint32_t index) {
-  auto vcpu = WhpVcpu::Create(handle_, index, cpuid_);
+  auto vcpu = WhpVcpu::Create(handle_, index, config_.vcpu_count, config_.irqchip, cpuid_);
   if (!vcpu) return vcpu.error();
   return std::unique_ptr<Vcpu>(std::move(*vcpu));
 }
@@ -196,5 +235,7 @@ IrqFd* WhpPartition::irqfd() {
   if (trigger_irqfd_) return trigger_irqfd_.get();
   return user_mode_irqfd_.get();
 }
+
+PartitionCpuid* WhpPartition::cpuid() { return cpuid_->probed() ? cpuid_.get() : nullptr; }
 
 }  // namespace virt::whp

@@ -12,6 +12,7 @@
 
 namespace virt::whp {
 
+class WhpCpuidPolicy;
 class WhpTriggerIrqFd;
 
 // Owns a WHP partition handle and the set of vCPU indices in use. Shared by the partition and
@@ -57,8 +58,10 @@ class WhpPartition final : public Partition {
   Status MapMemory(const MemoryRegion& region) override;
   // WHvUnmapGpaRange of a region mapped at exactly that range.
   Status UnmapMemory(uint64_t guest_address, uint64_t size) override;
-  // WHvCreateVirtualProcessor(index, 0); kInvalidArgument for index >= vcpu_count,
-  // kFailedPrecondition while a vCPU with that index exists.
+  // WhpVcpu::Create: WHvCreateVirtualProcessor(index, 0), and with irqchip an application
+  // processor (index > 0) parked in StartupSuspend until the boot processor's INIT/SIPI.
+  // kInvalidArgument for index >= vcpu_count, kFailedPrecondition while a vCPU with that index
+  // exists.
   Result<std::unique_ptr<Vcpu>> CreateVcpu(uint32_t index) override;
   // MsiToInterruptControl + WHvRequestInterrupt. kFailedPrecondition without irqchip (no LAPIC
   // emulation). Always true when delivered: WHP does not report a blocked interrupt.
@@ -66,14 +69,19 @@ class WhpPartition final : public Partition {
   // Trigger-backed routes when the host has triggers (and WhpOptions::use_triggers), else the
   // user-mode dispatcher; null without irqchip.
   IrqFd* irqfd() override;
+  // WhpCpuidPolicy; nullptr when the host has no WHvGetVirtualProcessorCpuidOutput (before
+  // Windows 10 20H2), so what a VP presents cannot be read.
+  PartitionCpuid* cpuid() override;
+  // irq_lines() stays nullptr: WHP emulates the local APIC only, no IOAPIC or PIC (a VMM models
+  // those itself and injects with RequestMsi / IrqFd; level EOIs arrive as X64ApicEoi exits).
 
  private:
   WhpPartition(std::shared_ptr<WhpPartitionHandle> handle, const PartitionConfig& config,
-               std::vector<WHV_X64_CPUID_RESULT> cpuid);
+               std::shared_ptr<WhpCpuidPolicy> cpuid);
 
   std::shared_ptr<WhpPartitionHandle> handle_;
   PartitionConfig config_;
-  const std::vector<WHV_X64_CPUID_RESULT> cpuid_;  // answers for CPUID exits
+  std::shared_ptr<WhpCpuidPolicy> cpuid_;  // shared with the vCPUs
   std::unique_ptr<WhpTriggerIrqFd> trigger_irqfd_;
   std::unique_ptr<UserModeIrqFd> user_mode_irqfd_;
 

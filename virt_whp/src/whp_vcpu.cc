@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "whp_init_sipi.h"
+
 namespace virt::whp {
 namespace {
 
@@ -38,19 +40,46 @@ UnsupportedInstructionExit Unsupported(uint64_t address, const UINT8* bytes, uin
 }  // namespace
 
 Result<std::unique_ptr<WhpVcpu>> WhpVcpu::Create(std::shared_ptr<WhpPartitionHandle> partition,
-                                                 uint32_t index,
-                                                 std::vector<WHV_X64_CPUID_RESULT> cpuid) {
+                                                 uint32_t index, uint32_t vcpu_count,
+                                                 bool irqchip,
+                                                 std::shared_ptr<WhpCpuidPolicy> cpuid) {
   if (Status s = partition->ClaimVcpu(index); !s) return s.error();
-  if (Status s = partition->api().CreateVirtualProcessor(partition->get(), index, 0); !s) {
+  WhpApi& api = partition->api();
+  if (Status s = api.CreateVirtualProcessor(partition->get(), index, 0); !s) {
     partition->ReleaseVcpu(index);
     return s.error();
   }
-  return std::unique_ptr<WhpVcpu>(new WhpVcpu(std::move(partition), index, std::move(cpuid)));
+  if (irqchip && index != 0) {
+    // An application processor waits for INIT/SIPI (Partition::CreateVcpu).
+    const WHV_REGISTER_NAME name = WHvRegisterInternalActivityState;
+    WHV_REGISTER_VALUE value{};
+    value.InternalActivity.StartupSuspend = 1;
+    if (Status s = api.SetVirtualProcessorRegisters(partition->get(), index, &name, 1, &value);
+        !s) {
+      if (Status d = api.DeleteVirtualProcessor(partition->get(), index); !d) {
+        std::fprintf(stderr, "virt/whp: %s\n", d.error().Message().c_str());
+      }
+      partition->ReleaseVcpu(index);
+      return s.error();
+    }
+  }
+  return std::unique_ptr<WhpVcpu>(
+      new WhpVcpu(std::move(partition), index, vcpu_count, irqchip, std::move(cpuid)));
 }
 
 WhpVcpu::WhpVcpu(std::shared_ptr<WhpPartitionHandle> partition, uint32_t index,
-                 std::vector<WHV_X64_CPUID_RESULT> cpuid)
-    : partition_(std::move(partition)), index_(index), cpuid_(std::move(cpuid)) {}
+                 uint32_t vcpu_count, bool irqchip, std::shared_ptr<WhpCpuidPolicy> cpuid)
+    : partition_(std::move(partition)),
+      index_(index),
+      vcpu_count_(vcpu_count),
+      policy_(cpuid),
+      cpuid_(std::move(cpuid), index) {
+  if (irqchip) mp_state_.emplace(*partition_, index_);
+}
+
+VcpuCpuid* WhpVcpu::cpuid() { return policy_->probed() ? &cpuid_ : nullptr; }
+
+VcpuMpState* WhpVcpu::mp_state() { return mp_state_ ? &*mp_state_ : nullptr; }
 
 WhpVcpu::~WhpVcpu() {
   if (Status s = partition_->api().DeleteVirtualProcessor(partition_->get(), index_); !s) {
@@ -69,6 +98,7 @@ Result<VcpuExit> WhpVcpu::Run() {
   if (pending_ != Pending::kNone) {
     if (Status s = CompletePendingWithAllOnes(); !s) return s.error();
   }
+  cpuid_.MarkRan();
   for (;;) {
     WHV_RUN_VP_EXIT_CONTEXT exit{};
     if (Status s = partition_->api().RunVirtualProcessor(partition_->get(), index_, &exit); !s) {
@@ -81,6 +111,14 @@ Result<VcpuExit> WhpVcpu::Run() {
         return HandleMemory(exit);
       case WHvRunVpExitReasonX64Cpuid:
         if (Status s = HandleCpuid(exit); !s) return s.error();
+        continue;
+      case WHvRunVpExitReasonX64ApicInitSipiTrap: {
+        auto handled = HandleInitSipi(exit);
+        if (!handled) return handled.error();
+        if (*handled) return **handled;
+        continue;
+      }
+      case WHvRunVpExitReasonNone:
         continue;
       case WHvRunVpExitReasonX64Halt:
         return VcpuExit{HaltExit{}};
@@ -184,23 +222,38 @@ Result<VcpuExit> WhpVcpu::HandleMemory(const WHV_RUN_VP_EXIT_CONTEXT& exit) {
 
 Status WhpVcpu::HandleCpuid(const WHV_RUN_VP_EXIT_CONTEXT& exit) {
   const auto& c = exit.CpuidAccess;
-  uint64_t rax = c.DefaultResultRax, rbx = c.DefaultResultRbx;
-  uint64_t rcx = c.DefaultResultRcx, rdx = c.DefaultResultRdx;
-  const uint32_t leaf = static_cast<uint32_t>(c.Rax);
-  for (const auto& entry : cpuid_) {
-    if (entry.Function == leaf) {
-      rax = entry.Eax;
-      rbx = entry.Ebx;
-      rcx = entry.Ecx;
-      rdx = entry.Edx;
-    }
-  }
+  const auto function = static_cast<uint32_t>(c.Rax);
+  const auto index = static_cast<uint32_t>(c.Rcx);
+  const CpuidEntry defaults{.function = function, .index = index, .flags = 0,
+                            .eax = static_cast<uint32_t>(c.DefaultResultRax),
+                            .ebx = static_cast<uint32_t>(c.DefaultResultRbx),
+                            .ecx = static_cast<uint32_t>(c.DefaultResultRcx),
+                            .edx = static_cast<uint32_t>(c.DefaultResultRdx)};
+  const CpuidEntry answer = cpuid_.Answer(function, index, defaults);
   const WHV_REGISTER_NAME names[] = {WHvX64RegisterRax, WHvX64RegisterRbx, WHvX64RegisterRcx,
                                      WHvX64RegisterRdx, WHvX64RegisterRip};
   const WHV_REGISTER_VALUE values[] = {
-      Value64(rax), Value64(rbx), Value64(rcx), Value64(rdx),
+      Value64(answer.eax), Value64(answer.ebx), Value64(answer.ecx), Value64(answer.edx),
       Value64(exit.VpContext.Rip + exit.VpContext.InstructionLength)};
   return SetRegs(names, values);
+}
+
+Result<std::optional<VcpuExit>> WhpVcpu::HandleInitSipi(const WHV_RUN_VP_EXIT_CONTEXT& exit) {
+  const uint64_t icr = exit.ApicInitSipi.ApicIcr;
+  auto controls = InitSipiControls(icr, index_, vcpu_count_);
+  if (!controls) {
+    return std::optional<VcpuExit>(VcpuExit{InternalErrorExit{
+        .suberror = static_cast<uint32_t>(WHvRunVpExitReasonX64ApicInitSipiTrap),
+        .data = {icr, 0, 0, 0},
+        .ndata = 1}});
+  }
+  // The trap comes after the ICR write: RIP is already past it.
+  for (const WHV_INTERRUPT_CONTROL& control : *controls) {
+    if (Status s = partition_->api().RequestInterrupt(partition_->get(), control); !s) {
+      return s.error();
+    }
+  }
+  return std::optional<VcpuExit>();
 }
 
 Status WhpVcpu::SetRegisterAndRip(WHV_REGISTER_NAME name, uint64_t value, uint64_t rip) {

@@ -3,26 +3,40 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "virt/vcpu.h"
 #include "virt/x86_mmio_decoder.h"
+#include "whp_cpuid_policy.h"
+#include "whp_mp_state.h"
 #include "whp_partition.h"
+#include "whp_vcpu_cpuid.h"
 
 namespace virt::whp {
 
 // WHP does not advance RIP on exits: the vCPU does, with one WHvSetVirtualProcessorRegisters
 // per completed access: at once for OUT and MMIO writes, in CompleteIoIn / CompleteMmioRead for
-// reads (together with the destination register). CPUID exits (leaf 0x15, see WhpPartition)
-// are answered inside Run from the partition's result list and never reach the VMM.
+// reads (together with the destination register). CPUID exits are answered inside Run from the
+// vCPU's table (WhpVcpuCpuid) and never reach the VMM.
+//
+// SMP with irqchip (WHP's LAPIC emulation): an application processor (index > 0) is parked in
+// StartupSuspend when created, so WHvRunVirtualProcessor keeps it inside the hypervisor until
+// WHP's LAPIC applies a SIPI. The boot processor's INIT and SIPI ICR writes trap
+// (X64ApicInitSipiTrap, see WhpPartition); its Run delivers them with WHvRequestInterrupt
+// (InitSipiControls) and goes on running the guest, so neither vCPU's VMM sees an exit for it.
 class WhpVcpu final : public Vcpu {
  public:
-  // Claims `index` on the partition, then WHvCreateVirtualProcessor(index, 0); the claim is
-  // dropped again on failure.
+  // Claims `index` on the partition, then WHvCreateVirtualProcessor(index, 0); with `irqchip`
+  // and index > 0, WHvSetVirtualProcessorRegisters {WHvRegisterInternalActivityState =
+  // StartupSuspend} (WHP parks APs so itself under LAPIC emulation; the backend does not rely
+  // on it). On failure the VP is deleted again and the claim dropped. `vcpu_count` bounds the
+  // INIT/SIPI shorthands.
   static Result<std::unique_ptr<WhpVcpu>> Create(std::shared_ptr<WhpPartitionHandle> partition,
-                                                 uint32_t index,
-                                                 std::vector<WHV_X64_CPUID_RESULT> cpuid);
+                                                 uint32_t index, uint32_t vcpu_count,
+                                                 bool irqchip,
+                                                 std::shared_ptr<WhpCpuidPolicy> cpuid);
   // WHvDeleteVirtualProcessor (a failure goes to stderr) and releases the index.
   ~WhpVcpu() override;
 
@@ -33,6 +47,9 @@ class WhpVcpu final : public Vcpu {
   // Exit mapping: X64IoPortAccess -> IoExit, MemoryAccess -> MmioExit, X64Halt -> HaltExit,
   // UnrecoverableException -> ShutdownExit, InvalidVpRegisterValue / UnsupportedFeature ->
   // InternalErrorExit {suberror = exit reason}, Canceled -> CancelledExit, others -> UnknownExit.
+  // Handled inside and not returned: CPUID, X64ApicInitSipiTrap (an ICR that is neither INIT nor
+  // SIPI gives InternalErrorExit {suberror 0x1006, data[0] = ICR}) and WHvRunVpExitReasonNone
+  // (the run ended with nothing to report: it runs again).
   Result<VcpuExit> Run() override;
   // WHvSetVirtualProcessorRegisters {RAX merged with the data, RIP + instruction length}.
   Status CompleteIoIn(std::span<const uint8_t> data) override;
@@ -61,14 +78,22 @@ class WhpVcpu final : public Vcpu {
   Status GetMsrs(std::span<MsrEntry> msrs) override;
   Status SetMsrs(std::span<const MsrEntry> msrs) override;
 
+  // Per-vCPU CPUID tables (WhpVcpuCpuid); nullptr when the host cannot tell what a VP presents
+  // (no WHvGetVirtualProcessorCpuidOutput).
+  VcpuCpuid* cpuid() override;
+  // WhpVcpuMpState; nullptr without irqchip (no LAPIC, no INIT/SIPI).
+  VcpuMpState* mp_state() override;
+
  private:
   enum class Pending : uint8_t { kNone, kIoIn, kMmioRead };
 
-  WhpVcpu(std::shared_ptr<WhpPartitionHandle> partition, uint32_t index,
-          std::vector<WHV_X64_CPUID_RESULT> cpuid);
+  WhpVcpu(std::shared_ptr<WhpPartitionHandle> partition, uint32_t index, uint32_t vcpu_count,
+          bool irqchip, std::shared_ptr<WhpCpuidPolicy> cpuid);
   Result<VcpuExit> HandleIo(const WHV_RUN_VP_EXIT_CONTEXT& exit);
   Result<VcpuExit> HandleMemory(const WHV_RUN_VP_EXIT_CONTEXT& exit);
   Status HandleCpuid(const WHV_RUN_VP_EXIT_CONTEXT& exit);
+  // Delivers a trapped INIT/SIPI; nullopt when done, else the exit to return.
+  Result<std::optional<VcpuExit>> HandleInitSipi(const WHV_RUN_VP_EXIT_CONTEXT& exit);
   Status GetRegs(std::span<const WHV_REGISTER_NAME> names, std::span<WHV_REGISTER_VALUE> values);
   Status SetRegs(std::span<const WHV_REGISTER_NAME> names,
                  std::span<const WHV_REGISTER_VALUE> values);
@@ -77,7 +102,10 @@ class WhpVcpu final : public Vcpu {
 
   std::shared_ptr<WhpPartitionHandle> partition_;
   uint32_t index_;
-  const std::vector<WHV_X64_CPUID_RESULT> cpuid_;
+  uint32_t vcpu_count_;
+  std::shared_ptr<WhpCpuidPolicy> policy_;
+  WhpVcpuCpuid cpuid_;
+  std::optional<WhpVcpuMpState> mp_state_;  // with irqchip
 
   // The access being completed (run thread only).
   Pending pending_ = Pending::kNone;

@@ -76,6 +76,15 @@ class WhpApi {
   // WHvDeleteTrigger(partition, trigger). The event handle stays open: close it after.
   virtual Status DeleteTrigger(WHV_PARTITION_HANDLE partition, WHV_TRIGGER_HANDLE trigger) = 0;
 
+  // Whether WHvGetVirtualProcessorCpuidOutput exists (Windows 10 20H2 and later). When false
+  // GetVirtualProcessorCpuidOutput fails with kUnavailable.
+  virtual bool HasCpuidOutput() const = 0;
+  // WHvGetVirtualProcessorCpuidOutput(partition, index, eax, ecx, output): the CPUID result VP
+  // `index` would read for leaf `eax`, sub-leaf `ecx`, with the partition's result-list overrides.
+  virtual Status GetVirtualProcessorCpuidOutput(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                                uint32_t eax, uint32_t ecx,
+                                                WHV_CPUID_OUTPUT* output) = 0;
+
   // Win32 SetEvent(event) (operation "SetEvent", HRESULT_FROM_WIN32(GetLastError())).
   virtual Status SetEvent(HANDLE event) = 0;
   // Win32 CloseHandle(handle).
@@ -83,11 +92,12 @@ class WhpApi {
 };
 
 // The real WhpApi: LoadLibraryExW("WinHvPlatform.dll", LOAD_LIBRARY_SEARCH_SYSTEM32) and
-// GetProcAddress of every function above (the three trigger functions are optional, see
-// HasTriggers). Fails with kUnavailable, the HRESULT of the failed load/lookup (kHrModuleNotFound
-// when the DLL is absent: feature off, Windows before 1803, Wine; kHrProcNotFound when a
-// function is), and a detail naming the DLL or the missing function; never crashes when either is absent. The DLL stays
-// loaded while the returned object (or any partition made through it) lives. Windows only.
+// GetProcAddress of every function above (the three trigger functions and
+// WHvGetVirtualProcessorCpuidOutput are optional, see HasTriggers and HasCpuidOutput). Fails
+// with kUnavailable, the HRESULT of the failed load/lookup (kHrModuleNotFound when the DLL is
+// absent: feature off, Windows before 1803, Wine; kHrProcNotFound when a function is), and a
+// detail naming the DLL or the missing function; never crashes when either is absent. The DLL
+// stays loaded while the returned object (or any partition made through it) lives. Windows only.
 Result<std::shared_ptr<WhpApi>> LoadWhpApi();
 
 }  // namespace virt::whp

@@ -78,6 +78,14 @@ struct WHV_X64_CPUID_RESULT {
   UINT32 Edx;
 };
 
+// WHvGetVirtualProcessorCpuidOutput's result: what the VP reads for one leaf and sub-leaf.
+struct WHV_CPUID_OUTPUT {
+  UINT32 Eax;
+  UINT32 Ebx;
+  UINT32 Ecx;
+  UINT32 Edx;
+};
+
 enum WHV_X64_LOCAL_APIC_EMULATION_MODE {
   WHvX64LocalApicEmulationModeNone,
   WHvX64LocalApicEmulationModeXApic,
@@ -143,6 +151,7 @@ enum WHV_REGISTER_NAME : UINT32 {
   WHvX64RegisterCstar = 0x0000200A,
   WHvX64RegisterSfmask = 0x0000200B,
   WHvX64RegisterTscAux = 0x0000207B,
+  WHvRegisterInternalActivityState = 0x80000005,
 };
 
 union alignas(16) WHV_UINT128 {
@@ -224,6 +233,18 @@ struct WHV_X64_TABLE_REGISTER {
   UINT64 Base;
 };
 
+// WHvRegisterInternalActivityState: why the VP is not executing. StartupSuspend is the
+// wait-for-SIPI state of an application processor.
+union WHV_INTERNAL_ACTIVITY_REGISTER {
+  struct {
+    UINT64 StartupSuspend : 1;
+    UINT64 HaltSuspend : 1;
+    UINT64 IdleSuspend : 1;
+    UINT64 Reserved : 61;
+  };
+  UINT64 AsUINT64;
+};
+
 union WHV_REGISTER_VALUE {
   WHV_UINT128 Reg128;
   UINT64 Reg64;
@@ -235,6 +256,7 @@ union WHV_REGISTER_VALUE {
   WHV_X64_XMM_CONTROL_STATUS_REGISTER XmmControlStatus;
   WHV_X64_SEGMENT_REGISTER Segment;
   WHV_X64_TABLE_REGISTER Table;
+  WHV_INTERNAL_ACTIVITY_REGISTER InternalActivity;
 };
 
 enum WHV_RUN_VP_EXIT_REASON {
@@ -250,6 +272,7 @@ enum WHV_RUN_VP_EXIT_REASON {
   WHvRunVpExitReasonX64MsrAccess = 0x00001000,
   WHvRunVpExitReasonX64Cpuid = 0x00001001,
   WHvRunVpExitReasonException = 0x00001002,
+  WHvRunVpExitReasonX64ApicInitSipiTrap = 0x00001006,
   WHvRunVpExitReasonCanceled = 0x00002001,
 };
 
@@ -369,6 +392,12 @@ struct WHV_X64_APIC_EOI_CONTEXT {
   UINT32 InterruptVector;
 };
 
+// X64ApicInitSipiTrap: the ICR value of the guest's INIT or SIPI (needs
+// WHV_EXTENDED_VM_EXITS.X64ApicInitSipiExitTrap).
+struct WHV_X64_APIC_INIT_SIPI_CONTEXT {
+  UINT64 ApicIcr;
+};
+
 struct WHV_RUN_VP_EXIT_CONTEXT {
   WHV_RUN_VP_EXIT_REASON ExitReason;
   UINT32 Reserved;
@@ -381,6 +410,7 @@ struct WHV_RUN_VP_EXIT_CONTEXT {
     WHV_VP_EXCEPTION_CONTEXT VpException;
     WHV_X64_UNSUPPORTED_FEATURE_CONTEXT UnsupportedFeature;
     WHV_X64_APIC_EOI_CONTEXT ApicEoi;
+    WHV_X64_APIC_INIT_SIPI_CONTEXT ApicInitSipi;
     // The SDK's largest member (WHV_HYPERCALL_CONTEXT: 176 bytes, 16-byte aligned).
     WHV_UINT128 LargestMember[11];
   };
@@ -446,6 +476,9 @@ struct WHV_TRIGGER_PARAMETERS {
 static_assert(sizeof(WHV_CAPABILITY_FEATURES) == 8);
 static_assert(sizeof(WHV_EXTENDED_VM_EXITS) == 8);
 static_assert(sizeof(WHV_X64_CPUID_RESULT) == 32);
+static_assert(sizeof(WHV_CPUID_OUTPUT) == 16);
+static_assert(sizeof(WHV_INTERNAL_ACTIVITY_REGISTER) == 8);
+static_assert(sizeof(WHV_X64_APIC_INIT_SIPI_CONTEXT) == 8);
 static_assert(sizeof(WHV_UINT128) == 16 && alignof(WHV_UINT128) == 16);
 static_assert(sizeof(WHV_X64_FP_REGISTER) == 16);
 static_assert(sizeof(WHV_X64_FP_CONTROL_STATUS_REGISTER) == 16);
@@ -466,6 +499,7 @@ static_assert(sizeof(WHV_X64_UNSUPPORTED_FEATURE_CONTEXT) == 16);
 static_assert(sizeof(WHV_RUN_VP_EXIT_CONTEXT) == 224);
 static_assert(offsetof(WHV_RUN_VP_EXIT_CONTEXT, VpContext) == 8);
 static_assert(offsetof(WHV_RUN_VP_EXIT_CONTEXT, MemoryAccess) == 48);
+static_assert(offsetof(WHV_RUN_VP_EXIT_CONTEXT, ApicInitSipi) == 48);
 static_assert(sizeof(WHV_INTERRUPT_CONTROL) == 16);
 static_assert(offsetof(WHV_INTERRUPT_CONTROL, Destination) == 8);
 static_assert(offsetof(WHV_INTERRUPT_CONTROL, Vector) == 12);

@@ -17,6 +17,9 @@ struct WhpHostCaps {
   bool local_apic_emulation = false;  // WHvCapabilityCodeFeatures.LocalApicEmulation
   uint64_t processor_clock_hz = 0;    // WHvCapabilityCodeProcessorClockFrequency (0: unknown)
   bool triggers = false;              // WhpApi::HasTriggers (Windows 10 20H2+)
+  // WHvCapabilityCodeExtendedVmExits.X64ApicInitSipiExitTrap (0 when the capability is unknown).
+  bool init_sipi_trap = false;
+  bool cpuid_output = false;          // WhpApi::HasCpuidOutput (Windows 10 20H2+)
 };
 
 // Tunables of every partition this hypervisor creates.
@@ -30,8 +33,8 @@ struct WhpOptions {
 
 class WhpHypervisor final : public Hypervisor {
  public:
-  // WHvGetCapability(HypervisorPresent) must be TRUE (else kUnavailable), then Features and
-  // ProcessorClockFrequency (optional: a failure leaves it 0).
+  // WHvGetCapability(HypervisorPresent) must be TRUE (else kUnavailable), then Features,
+  // ProcessorClockFrequency and ExtendedVmExits (both optional: a failure leaves them 0).
   static Result<std::unique_ptr<WhpHypervisor>> Create(std::shared_ptr<WhpApi> api,
                                                        WhpOptions options = {});
 
@@ -43,9 +46,14 @@ class WhpHypervisor final : public Hypervisor {
   std::string_view name() const override { return "whp"; }
 
   // WHvCreatePartition, WHvSetPartitionProperty (ProcessorCount, LocalApicEmulationMode XApic
-  // with config.irqchip else None, ExtendedVmExits {X64CpuidExit}, CpuidExitList {0x15},
-  // CpuidResultList {leaf 0x15}), WHvSetupPartition. kInvalidArgument for vcpu_count 0;
-  // kUnavailable for irqchip without LAPIC emulation. The partition is deleted again on any
+  // with config.irqchip else None, ExtendedVmExits {X64CpuidExit, and X64ApicInitSipiExitTrap
+  // with irqchip when the host has it}, CpuidExitList {0x15}, CpuidResultList {leaf 0x15}),
+  // WHvSetupPartition; then, when the host has WHvGetVirtualProcessorCpuidOutput, the CPUID a VP
+  // presents is read through a temporary VP 0 (WHvCreateVirtualProcessor(0),
+  // WHvGetVirtualProcessorCpuidOutput per leaf and sub-leaf, WHvDeleteVirtualProcessor(0)).
+  // Before any call: kInvalidArgument for vcpu_count 0 and for pit without irqchip;
+  // kUnavailable for pit (WHP has no PIT), for irqchip without LAPIC emulation, and for irqchip
+  // with vcpu_count > 1 without the INIT/SIPI trap. The partition is deleted again on any
   // failure.
   Result<std::unique_ptr<Partition>> CreatePartition(const PartitionConfig& config) override;
 
