@@ -146,7 +146,9 @@ TEST_F(MshvDoorbellsTest, GuestStoresRingOnlyTheDoorbellTheyMatch) {
   for (size_t q = 0; q < queues.size(); ++q) {
     EXPECT_EQ(*queues[q]->event().TryWait(), q == 2 ? 1u : 0u) << "queue " << q;
   }
-  for (uint32_t len : {1u, 2u, 4u, 8u}) EXPECT_TRUE(fake_.GuestMmioWrite(pfd, {0xfe004000, len, 5}));
+  for (uint32_t len : {1u, 2u, 4u, 8u}) {
+    EXPECT_TRUE(fake_.GuestMmioWrite(pfd, {0xfe004000, len, 5})) << len;
+  }
   EXPECT_EQ(*any->event().TryWait(), 4u);
 }
 
@@ -158,7 +160,8 @@ TEST_F(MshvDoorbellsTest, PortIoIsUnavailableAndLeavesNothingBehind) {
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_STREQ(r.error().operation, "MSHV_IOEVENTFD");
   EXPECT_EQ(r.error().native_code, EOPNOTSUPP);
-  EXPECT_EQ(BytesOf(fake_.ioeventfd_calls().back()), Want(0, 0xc050, 2, fake_.ioeventfd_calls().back().fd, kPio));
+  const mshv_user_ioeventfd& sent = fake_.ioeventfd_calls().back();
+  EXPECT_EQ(BytesOf(sent), Want(0, 0xc050, 2, sent.fd, kPio));
   EXPECT_EQ(OpenFdCount(), fds);
   EXPECT_THAT(Kernel(), IsEmpty());
   EXPECT_EQ(CoreSize(), 0u);
@@ -273,7 +276,9 @@ TEST_F(MshvDoorbellsTest, RegistrationsOutlivingThePartitionFailWithPartitionGon
 
 TEST_F(MshvDoorbellsTest, DroppingAllRegistrationsFirstDeassignsEachOnce) {
   std::vector<std::unique_ptr<DoorbellRegistration>> bells;
-  for (uint64_t i = 0; i < 8; ++i) bells.push_back(Bell({DoorbellSpace::kMmio, 0xfe000000 + 8 * i, 8, {}}));
+  for (uint64_t i = 0; i < 8; ++i) {
+    bells.push_back(Bell({DoorbellSpace::kMmio, 0xfe000000 + 8 * i, 8, {}}));
+  }
   ASSERT_THAT(Kernel(), SizeIs(8));
   bells.clear();
   EXPECT_THAT(Kernel(), IsEmpty());
