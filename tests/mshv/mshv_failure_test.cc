@@ -1,5 +1,5 @@
 // Failure injection: a whole partition life cycle with each MshvIoctl call made to fail once,
-// checking that nothing leaks (fds, eventfds, GSIs) and no ordering rule is broken.
+// checking that nothing leaks (fds, eventfds, GSIs, ioeventfds) and no ordering rule is broken.
 #include <dirent.h>
 
 #include <cstdlib>
@@ -19,6 +19,11 @@ int OpenFdCount() {
   while (::readdir(d) != nullptr) ++n;
   ::closedir(d);
   return n;
+}
+
+// The store that rings `m`: its address, its width (8 for any length) and its data match.
+GuestWrite RingOf(const DoorbellMatch& m) {
+  return {m.address, m.length == kDoorbellAnyLength ? 8u : m.length, m.data.value_or(0)};
 }
 
 // Runs every backend path once. Any step may fail (that is the point); later steps go on with
@@ -119,6 +124,57 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     (void)(*ap)->mp_state()->SetMpState(MpState::kHalted);
   }
 
+  // Doorbells: three registrations and a refused port; one released, one dropped. Whatever
+  // failed, the kernel holds exactly the live registrations (each rung by its own store) plus
+  // those whose deassign failed, which the kernel keeps until the partition fd closes.
+  std::vector<Error> reported;
+  std::vector<std::unique_ptr<DoorbellRegistration>> bells;
+  {
+    Doorbells& doorbells = *partition.doorbells();
+    doorbells.SetErrorHandler([&reported](const Error& e) { reported.push_back(e); });
+    const DoorbellMatch matches[] = {
+        {DoorbellSpace::kMmio, 0xfeb00000, 4, {}},
+        {DoorbellSpace::kMmio, 0xfeb01000, 2, 1},
+        {DoorbellSpace::kMmio, 0xfeb02000, kDoorbellAnyLength, {}},
+    };
+    for (const DoorbellMatch& m : matches) {
+      auto r = doorbells.Register(m);
+      if (r) {
+        bells.push_back(std::move(*r));
+      } else {
+        EXPECT_STREQ(r.error().operation, "MSHV_IOEVENTFD");
+      }
+    }
+    ASSERT_FALSE(doorbells.Register({DoorbellSpace::kPio, 0xc050, 2, {}}).has_value());
+    const int pfd = fake.partitions().begin()->first;
+    const auto& kernel_bells = fake.partitions().begin()->second.ioeventfds;
+    ASSERT_EQ(kernel_bells.size(), bells.size());
+    for (const auto& b : bells) {
+      EXPECT_TRUE(fake.GuestMmioWrite(pfd, RingOf(b->match())));
+      auto rung = b->event().TryWait();
+      ASSERT_TRUE(rung.has_value());
+      EXPECT_EQ(*rung, 1u);
+    }
+    size_t failed_deassigns = 0;
+    if (!bells.empty()) {
+      if (Status s = bells[0]->Release(); !s) {
+        EXPECT_STREQ(s.error().operation, "MSHV_IOEVENTFD");
+        ++failed_deassigns;
+      }
+    }
+    if (bells.size() > 1) {
+      const size_t before = reported.size();
+      bells[1].reset();
+      failed_deassigns += reported.size() - before;
+    }
+    for (const Error& e : reported) EXPECT_STREQ(e.operation, "MSHV_IOEVENTFD");
+    const size_t live = bells.size() > 2 ? bells.size() - 2 : 0;
+    EXPECT_EQ(kernel_bells.size(), live + failed_deassigns);
+    for (size_t i = 2; i < bells.size(); ++i) {
+      EXPECT_TRUE(fake.GuestMmioWrite(pfd, RingOf(bells[i]->match())));
+    }
+  }
+
   IrqFd& irqfd = *partition.irqfd();
   std::vector<std::unique_ptr<IrqFdRoute>> routes;
   for (int i = 0; i < 5; ++i) {
@@ -182,6 +238,9 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
   if (!all.empty()) {
     EXPECT_EQ(all[0]->SetMsi(MsiMessage::Fixed(0, 0x30)).error().code, ErrorCode::kPartitionGone);
   }
+  for (size_t i = 2; i < bells.size(); ++i) {  // doorbells outliving their partition
+    EXPECT_EQ(bells[i]->Release().error().code, ErrorCode::kPartitionGone);
+  }
 }
 
 class MshvFailureTest : public ::testing::TestWithParam<const char*> {};
@@ -240,8 +299,8 @@ TEST(MshvDepositTest, EachHypercallNeedingADepositIsRetriedTransparently) {
 INSTANTIATE_TEST_SUITE_P(EveryIoctl, MshvFailureTest,
                          ::testing::Values("Open", "Close", "CreatePartition",
                                            "InitializePartition", "CreateVp", "SetGuestMemory",
-                                           "Irqfd", "SetMsiRouting", "RootHvcall", "RunVp",
-                                           "GetVpState", "SetVpState"),
+                                           "Irqfd", "Ioeventfd", "SetMsiRouting", "RootHvcall",
+                                           "RunVp", "GetVpState", "SetVpState"),
                          [](const auto& info) { return std::string(info.param); });
 
 }  // namespace

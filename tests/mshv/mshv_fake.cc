@@ -46,6 +46,7 @@ FakeMshv::FakeMshv() : host_cpuid_(DefaultHostCpuid()) {}
 
 FakeMshv::~FakeMshv() {
   for (auto& [fd, vp] : vps_) CloseWakeFd(vp);
+  for (auto& [fd, p] : partitions_) ReleaseIoeventfds(p);
 }
 
 FakeMshv::Partition* FakeMshv::PartitionOf(int fd, int* partition_fd) {
@@ -95,7 +96,11 @@ Result<int> FakeMshv::Open(const char* path) {
 Status FakeMshv::Close(int fd) {
   std::lock_guard lock(mu_);
   if (open_fds_.erase(fd) == 0) Violation("close of fd " + Num(fd) + " that is not open");
-  partitions_.erase(fd);  // the kernel drops the partition's irqfds and mappings with it
+  // mshv_partition_release: the kernel drops the partition's ioeventfds, irqfds and mappings.
+  if (auto p = partitions_.find(fd); p != partitions_.end()) {
+    ReleaseIoeventfds(p->second);
+    partitions_.erase(p);
+  }
   if (auto vp = vps_.find(fd); vp != vps_.end()) {
     CloseWakeFd(vp->second);
     vps_.erase(vp);
@@ -220,15 +225,6 @@ Status FakeMshv::Irqfd(int partition_fd, const mshv_user_irqfd& a) {
   }
   p.irqfds[a.gsi] = a;
   log_.push_back(std::string(resample ? "assign-resample " : "assign ") + Num(a.gsi));
-  return Ok();
-}
-
-Status FakeMshv::Ioeventfd(int partition_fd, const mshv_user_ioeventfd& args) {
-  std::lock_guard lock(mu_);
-  int err = 0;
-  if (ShouldFail("Ioeventfd", &err)) return Error::Errno("MSHV_IOEVENTFD", err);
-  if (!partitions_.count(partition_fd)) return Error::Errno("MSHV_IOEVENTFD", EBADF);
-  (void)args;
   return Ok();
 }
 

@@ -30,6 +30,13 @@ struct HvcallRecord {
   std::vector<uint8_t> input;
 };
 
+// A guest store of `len` bytes of `value` at `gpa` (a doorbell ring, or an MMIO exit).
+struct GuestWrite {
+  uint64_t gpa = 0;
+  uint32_t len = 4;  // 1, 2, 4 or 8
+  uint64_t value = 0;
+};
+
 // A kernel model. Every method checks the ABI rules it can see (sizes, reserved fields,
 // alignment, ordering of irqfd vs routing table) and records a violation instead of failing
 // the test itself, so a test (or a whole failure-injection scenario) checks violations() once.
@@ -47,6 +54,15 @@ class FakeMshv : public MshvIoctl {
     std::vector<std::map<uint32_t, mshv_user_irq_entry>> pushes;
     std::set<uint32_t> cpuid_intercepts;  // leaves with HVCALL_INSTALL_INTERCEPT, in order
     std::vector<uint32_t> intercept_log;   // every install, duplicates included
+    // MSHV_IOEVENTFD registrations as mshv_eventfd.c keeps them: each holds its own reference
+    // to the eventfd (a dup, closed on deassign or when the partition fd closes, so an
+    // ioeventfd whose deassign failed keeps its eventfd alive until then, as in the kernel).
+    struct Ioeventfd {
+      mshv_user_ioeventfd args{};
+      int held_fd = -1;
+      uint64_t eventfd_id = 0;  // the eventfd's identity (the kernel's eventfd_ctx)
+    };
+    std::vector<Ioeventfd> ioeventfds;
   };
   struct Vp {
     int partition_fd = -1;
@@ -56,6 +72,11 @@ class FakeMshv : public MshvIoctl {
     std::deque<mshv_run_vp> messages;  // MSHV_RUN_VP answers; ENODATA when empty
     int wake_fd = -1;                   // eventfd a run in StartupSuspend sleeps on
     int sleeping_runs = 0;              // MSHV_RUN_VP calls that slept so far
+    // Stores the guest makes before the queued messages: MSHV_RUN_VP plays the hypervisor on
+    // each (a matching doorbell is signalled and the VP goes on without leaving the run; any
+    // other store ends the run as HVMSG_UNMAPPED_GPA for `mov [rax], rcx` of its width, RCX
+    // holding the value).
+    std::deque<GuestWrite> guest_writes;
   };
   using CpuidKey = std::pair<uint32_t, uint32_t>;  // (EAX, ECX)
 
@@ -92,6 +113,13 @@ class FakeMshv : public MshvIoctl {
   bool StartupIpi(uint32_t vp_index, uint8_t vector);
   // Blocks until a MSHV_RUN_VP of VP `vp_index` has gone to sleep `count` times in total.
   void WaitForSleepingRun(uint32_t vp_index, int count = 1);
+  // Plays the hypervisor on a store of the partition's guest: if an ioeventfd matches it (same
+  // address; len 0 or the store's width; no DATAMATCH or the value), signals that eventfd and
+  // returns true; false when the store would be an intercept.
+  bool GuestMmioWrite(int partition_fd, const GuestWrite& write);
+  // Appends stores for VP `vp_index`'s next MSHV_RUN_VPs, and a message after them.
+  void QueueGuestWrites(uint32_t vp_index, const std::vector<GuestWrite>& writes);
+  void QueueMessage(uint32_t vp_index, const mshv_run_vp& message);
   void ClearFailure();
   // Calls per method name so far.
   int calls(const std::string& method) const;
@@ -103,6 +131,8 @@ class FakeMshv : public MshvIoctl {
   std::vector<std::string>& violations() { return violations_; }
   std::vector<std::string>& log() { return log_; }  // "irqfd assign 24", "push 24,25" ...
   std::vector<HvcallRecord>& hvcalls() { return hvcalls_; }
+  // Every MSHV_IOEVENTFD argument received (failed ones included), in order.
+  std::vector<mshv_user_ioeventfd>& ioeventfd_calls() { return ioeventfd_calls_; }
   std::map<CpuidKey, hv_output_get_vp_cpuid_values>& host_cpuid() { return host_cpuid_; }
   Partition& only_partition();
   Vp& vp(uint32_t index);
@@ -119,6 +149,11 @@ class FakeMshv : public MshvIoctl {
                                 const std::vector<uint8_t>& in);
   Status GetVpCpuidValuesHvcall(int partition_fd, mshv_root_hvcall* call,
                                 const std::vector<uint8_t>& in);
+  // Ioeventfd models (mshv_fake_ioeventfd.cc).
+  Status AssignIoeventfd(Partition& p, const mshv_user_ioeventfd& args);
+  Status DeassignIoeventfd(Partition& p, const mshv_user_ioeventfd& args);
+  bool RingDoorbell(Partition& p, const GuestWrite& write);
+  static void ReleaseIoeventfds(Partition& p);
   static bool InStartupSuspend(Vp& vp);
   void CloseWakeFd(Vp& vp);
 
@@ -130,6 +165,7 @@ class FakeMshv : public MshvIoctl {
   std::vector<std::string> violations_;
   std::vector<std::string> log_;
   std::vector<HvcallRecord> hvcalls_;
+  std::vector<mshv_user_ioeventfd> ioeventfd_calls_;
   std::map<CpuidKey, hv_output_get_vp_cpuid_values> host_cpuid_;
   std::condition_variable slept_;  // notified (under mu_) when a run goes to sleep
   std::map<std::string, int> calls_;

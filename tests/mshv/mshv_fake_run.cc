@@ -1,5 +1,6 @@
-// FakeMshv's MSHV_RUN_VP: queued intercept messages, and the AP start-up the hypervisor's LAPIC
-// performs (a VP in StartupSuspend sleeps interruptibly until StartupIpi or a signal).
+// FakeMshv's MSHV_RUN_VP: queued guest stores (doorbells rung inside the run) and intercept
+// messages, and the AP start-up the hypervisor's LAPIC performs (a VP in StartupSuspend sleeps
+// interruptibly until StartupIpi or a signal).
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -10,6 +11,29 @@
 #include "mshv_fake.h"
 
 namespace virt::mshv::test {
+namespace {
+
+// The intercept a store no doorbell takes: HVMSG_UNMAPPED_GPA for `mov [rax], rcx` of the
+// store's width, with RCX holding the value, at the VP's RIP.
+mshv_run_vp StoreIntercept(FakeMshv::Vp& vp, const GuestWrite& w) {
+  vp.registers[HV_X64_REGISTER_RCX] = {w.value, 0};
+  std::vector<uint8_t> insn;
+  switch (w.len) {
+    case 1: insn = {0x88, 0x08}; break;
+    case 2: insn = {0x66, 0x89, 0x08}; break;
+    case 8: insn = {0x48, 0x89, 0x08}; break;
+    default: insn = {0x89, 0x08}; break;
+  }
+  InterceptHeader h;
+  h.vp_index = vp.index;
+  h.access_type = 1;
+  if (auto rip = vp.registers.find(HV_X64_REGISTER_RIP); rip != vp.registers.end()) {
+    h.rip = rip->second.low;
+  }
+  return MemoryMessage(HVMSG_UNMAPPED_GPA, h, w.gpa, insn);
+}
+
+}  // namespace
 
 bool FakeMshv::InStartupSuspend(Vp& vp) {
   auto it = vp.registers.find(HV_REGISTER_INTERNAL_ACTIVITY_STATE);
@@ -45,6 +69,15 @@ Status FakeMshv::RunVp(int vp_fd, mshv_run_vp* run) {
     if (rc < 0) return Error::Errno("MSHV_RUN_VP", saved);
     uint64_t drained;
     (void)!::read(wake, &drained, sizeof drained);
+  }
+  int partition_fd = -1;
+  Partition* partition = PartitionOf(vp_fd, &partition_fd);
+  while (!it->second.guest_writes.empty()) {
+    const GuestWrite w = it->second.guest_writes.front();
+    it->second.guest_writes.pop_front();
+    if (partition != nullptr && RingDoorbell(*partition, w)) continue;  // no exit
+    *run = StoreIntercept(it->second, w);
+    return Ok();
   }
   if (it->second.messages.empty()) return Error::Errno("MSHV_RUN_VP", ENODATA);
   *run = it->second.messages.front();

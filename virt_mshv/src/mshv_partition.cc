@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "mshv_doorbells.h"
 #include "mshv_hvcall.h"
 #include "mshv_irqfd.h"
 #include "mshv_vcpu.h"
@@ -18,6 +19,8 @@ Result<std::unique_ptr<Partition>> MshvPartition::Create(std::shared_ptr<MshvIoc
     if (!irqfd) return irqfd.error();
     p->irqfd_ = std::move(*irqfd);
   }
+  p->doorbells_ = KernelDoorbells::Create(
+      std::make_unique<MshvDoorbellOps>(ioctl, p->partition_.get()), {.any_length = true});
   return std::unique_ptr<Partition>(std::move(p));
 }
 
@@ -40,9 +43,11 @@ MshvPartition::MshvPartition(std::shared_ptr<MshvIoctl> ioctl, MshvFd partition,
 }
 
 MshvPartition::~MshvPartition() {
-  // Closing the partition fd drops every irqfd in one go; deassigning them one by one would
-  // cost an RCU grace period each. Routes still alive see kPartitionGone from here on.
+  // Closing the partition fd drops every irqfd and ioeventfd in one go; deassigning them one by
+  // one would cost an RCU grace period each. Routes and doorbells still alive see
+  // kPartitionGone from here on.
   if (irqfd_) irqfd_->Shutdown();
+  if (doorbells_) doorbells_->Shutdown();
 }
 
 Status MshvPartition::MapMemory(const MemoryRegion& region) {

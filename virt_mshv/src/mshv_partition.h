@@ -10,6 +10,7 @@
 #include "mshv_fd.h"
 #include "mshv_partition_cpuid.h"
 #include "virt/guest_memory_map.h"
+#include "virt/kernel_doorbells.h"
 #include "virt/kernel_irqfd.h"
 #include "virt/partition.h"
 
@@ -22,8 +23,9 @@ class MshvPartition final : public Partition {
   static Result<std::unique_ptr<Partition>> Create(std::shared_ptr<MshvIoctl> ioctl,
                                                    MshvFd partition,
                                                    const PartitionConfig& config);
-  // Marks the irqfd state dead (routes fail with kPartitionGone from now on) and closes the
-  // partition fd, which releases every irqfd and mapping in the kernel at once.
+  // Marks the irqfd and doorbell state dead (routes and doorbells fail with kPartitionGone from
+  // now on) and closes the partition fd, which releases every irqfd, ioeventfd and mapping in
+  // the kernel at once.
   ~MshvPartition() override;
 
   // MSHV_SET_GUEST_MEMORY {size, guest_pfn, userspace_addr, WRITABLE|EXECUTABLE (EXECUTABLE
@@ -48,6 +50,12 @@ class MshvPartition final : public Partition {
   // is no in-kernel IOAPIC or PIC, so there are no legacy lines to raise; a VMM that needs ISA
   // interrupts emulates the IOAPIC itself and injects MSIs (RequestMsi / irqfd()).
   IrqLines* irq_lines() override { return nullptr; }
+  // MSHV_IOEVENTFD doorbells (MshvDoorbellOps); never nullptr (every mshv_root kernel has the
+  // ioctl, with or without the LAPIC). MMIO only: the kernel answers port I/O with EOPNOTSUPP,
+  // which Register reports as kUnavailable. supports_any_length() is true: len 0 becomes a
+  // hypervisor doorbell with HV_DOORBELL_FLAG_TRIGGER_SIZE_ANY (what rust-vmm mshv-ioctls
+  // sends for every registration without a data match).
+  Doorbells* doorbells() override { return doorbells_.get(); }
 
  private:
   // MSHV has no slot numbers and no fixed limit on mappings.
@@ -59,6 +67,7 @@ class MshvPartition final : public Partition {
   MshvFd partition_;
   PartitionConfig config_;
   std::unique_ptr<KernelIrqFd> irqfd_;
+  std::unique_ptr<KernelDoorbells> doorbells_;
   std::shared_ptr<MshvCpuidIntercepts> cpuid_intercepts_;  // shared with the vCPUs
   std::unique_ptr<MshvPartitionCpuid> cpuid_;
 

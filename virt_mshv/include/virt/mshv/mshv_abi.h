@@ -86,14 +86,16 @@ struct mshv_user_irqfd {
 
 enum : uint32_t {
   MSHV_IOEVENTFD_BIT_DATAMATCH = 0,
-  MSHV_IOEVENTFD_BIT_PIO = 1,
+  MSHV_IOEVENTFD_BIT_PIO = 1,  // answered with EOPNOTSUPP by upstream mshv_eventfd.c
   MSHV_IOEVENTFD_BIT_DEASSIGN = 2,
 };
 
 struct mshv_user_ioeventfd {
   uint64_t datamatch;
   uint64_t addr;
-  uint32_t len;  // 1, 2, 4 or 8
+  // 1, 2, 4 or 8 as the uapi comment says, or 0 for a store of any width (mshv_eventfd.c maps
+  // it to HV_DOORBELL_FLAG_TRIGGER_SIZE_ANY).
+  uint32_t len;
   int32_t fd;
   uint32_t flags;  // 1 << MSHV_IOEVENTFD_BIT_*
   uint8_t rsvd[4];
