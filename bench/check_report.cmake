@@ -43,3 +43,52 @@ endif()
 if(NOT out MATCHES "\\| benchmark \\|")
   message(FATAL_ERROR "no Markdown table on stdout\n${out}")
 endif()
+
+# Paired rows (vmm_boot): when virt-run is built (-DVIRT_RUN=...), run them with fake_qemu.sh
+# (-DFAKE_QEMU=...) in QEMU's place, two repetitions. Each of the five rows must either carry
+# two pairs with ratio_min <= ratio <= ratio_max and its goal, or say why it was skipped (no
+# /dev/kvm here, say).
+if(NOT VIRT_RUN)
+  return()
+endif()
+set(PAIRED_REPORT "${REPORT}.paired.json")
+file(REMOVE "${PAIRED_REPORT}")
+execute_process(
+  COMMAND ${CMAKE_COMMAND} -E env "VIRT_BENCH_QEMU=${FAKE_QEMU}" "VIRT_BENCH_VIRT_RUN=${VIRT_RUN}"
+          "${BENCH}" --benchmark_filter=vmm_boot --benchmark_repetitions=2 "--report=${PAIRED_REPORT}"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT EXISTS "${PAIRED_REPORT}")
+  message(FATAL_ERROR "virt-bench (vmm_boot) exited with ${rc}, no report?\n${out}\n${err}")
+endif()
+file(READ "${PAIRED_REPORT}" json)
+string(JSON n LENGTH "${json}")
+set(want vmm_exec_to_first_instruction vmm_exec_to_exit/first_out vmm_exec_to_exit/console
+    vmm_exec_to_exit/ap_bringup_smp4 vmm_ap_bringup/4)
+set(seen)
+math(EXPR last "${n} - 1")
+foreach(i RANGE ${last})
+  string(JSON name GET "${json}" ${i} name)
+  list(APPEND seen ${name})
+  string(JSON skipped ERROR_VARIABLE no_skip GET "${json}" ${i} skipped)
+  if(NOT no_skip)
+    if(skipped STREQUAL "")
+      message(FATAL_ERROR "row ${name}: empty skip reason\n${json}")
+    endif()
+    message(STATUS "${name} skipped: ${skipped}")
+    continue()
+  endif()
+  string(JSON pairs ERROR_VARIABLE perr GET "${json}" ${i} pairs)
+  if(perr OR NOT pairs EQUAL 2)
+    message(FATAL_ERROR "row ${name}: want 2 pairs, got '${pairs}'\n${json}")
+  endif()
+  string(JSON ratio GET "${json}" ${i} ratio)
+  string(JSON lo GET "${json}" ${i} ratio_min)
+  string(JSON hi GET "${json}" ${i} ratio_max)
+  # CMake compares numbers as integers or floats in LESS/GREATER.
+  if(ratio LESS lo OR ratio GREATER hi OR lo LESS_EQUAL 0)
+    message(FATAL_ERROR "row ${name}: ratio ${ratio} not within [${lo}, ${hi}]\n${json}")
+  endif()
+endforeach()
+if(NOT seen STREQUAL want)
+  message(FATAL_ERROR "paired rows: want ${want}, got ${seen}\n${json}")
+endif()

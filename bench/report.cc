@@ -12,6 +12,43 @@ std::vector<Comparison>& Registry() {
   return comparisons;
 }
 
+std::map<std::string, std::vector<Pair>>& PairRegistry() {
+  static std::map<std::string, std::vector<Pair>> pairs;
+  return pairs;
+}
+
+// The q-quantile of sorted, non-empty values, interpolated between neighbours (q = 0.5: the
+// median).
+double Quantile(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return Quantile(values, 0.5);
+}
+
+// A paired row's figures from its pairs: each side's median, the median per-pair ratio and the
+// ratios' spread. Pairs with a zero baseline give no ratio.
+void FillFromPairs(const std::vector<Pair>& pairs, Row& row) {
+  std::vector<double> baseline, virt, ratios;
+  for (const Pair& p : pairs) {
+    baseline.push_back(p.baseline_ns);
+    virt.push_back(p.virt_ns);
+    if (p.baseline_ns > 0) ratios.push_back(p.virt_ns / p.baseline_ns);
+  }
+  row.baseline_ns = Median(baseline);
+  row.virt_ns = Median(virt);
+  if (ratios.empty()) return;
+  std::sort(ratios.begin(), ratios.end());
+  row.ratio = Quantile(ratios, 0.5);
+  row.spread = RatioSpread{ratios.size(), ratios.front(), Quantile(ratios, 0.25),
+                           Quantile(ratios, 0.75), ratios.back()};
+}
+
 // "route_programming/raw/2048": the registered name and argument, without the "/real_time",
 // "/iterations:N" ... decorations Google Benchmark appends.
 std::string Key(const benchmark::BenchmarkReporter::Run& run) {
@@ -33,14 +70,23 @@ double ToNs(double value, benchmark::TimeUnit unit) {
 // Benchmark itself: wall-clock time for benchmarks registered with UseRealTime() (everything that
 // enters the kernel or waits for the guest), CPU time for the rest (pure user-space code such as
 // gsi_table, where wall-clock time on a loaded host mostly measures the other processes).
+// Manual time (UseManualTime: what the benchmark measured itself) is kept as real time.
 double TimeNs(const benchmark::BenchmarkReporter::Run& run) {
-  const bool real = run.run_name.time_type == "real_time";
+  const bool real =
+      run.run_name.time_type == "real_time" || run.run_name.time_type == "manual_time";
   double ns = ToNs(real ? run.GetAdjustedRealTime() : run.GetAdjustedCPUTime(), run.time_unit);
   const auto it = run.counters.find("ops_per_iteration");
   if (it != run.counters.end() && it->second.value > 0) {
     ns /= it->second.value;
   }
   return ns;
+}
+
+// Ratios far below 1 (a VMM against QEMU) keep three significant digits.
+std::string RatioText(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, r >= 0.1 ? "%.3f" : "%.3g", r);
+  return buf;
 }
 
 std::string Number(std::optional<double> v, const char* format) {
@@ -114,6 +160,10 @@ std::string Goal::Text() const {
 void AddComparison(Comparison comparison) { Registry().push_back(std::move(comparison)); }
 const std::vector<Comparison>& Comparisons() { return Registry(); }
 
+void RecordPair(const std::string& row, Pair pair) { PairRegistry()[row].push_back(pair); }
+
+const std::vector<Pair>& Pairs(const std::string& row) { return PairRegistry()[row]; }
+
 bool MedianCollector::ReportContext(const Context& context) {
   return console_.ReportContext(context);
 }
@@ -135,10 +185,7 @@ void MedianCollector::ReportRuns(const std::vector<Run>& runs) {
 std::optional<double> MedianCollector::Measured::Value() const {
   if (median_ns) return median_ns;
   if (samples_ns.empty()) return std::nullopt;
-  std::vector<double> s = samples_ns;
-  std::sort(s.begin(), s.end());
-  const size_t mid = s.size() / 2;
-  return s.size() % 2 == 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return Median(samples_ns);
 }
 
 std::vector<Row> BuildRows(const MedianCollector& collector) {
@@ -173,10 +220,21 @@ std::vector<Row> BuildRows(const MedianCollector& collector) {
     };
     note(virt, c.virt);
     note(baseline, c.baseline);
-    if (baseline != nullptr && baseline->skipped.empty()) row.baseline_ns = baseline->Value();
-    if (virt != nullptr && virt->skipped.empty()) row.virt_ns = virt->Value();
-    if (row.baseline_ns && row.virt_ns && *row.baseline_ns > 0) {
-      row.ratio = *row.virt_ns / *row.baseline_ns;
+    if (c.paired) {
+      const std::vector<Pair>& pairs = Pairs(c.name);
+      if (virt != nullptr && virt->skipped.empty()) {
+        if (pairs.empty()) {
+          reasons.push_back(c.virt + " recorded no pairs");
+        } else {
+          FillFromPairs(pairs, row);
+        }
+      }
+    } else {
+      if (baseline != nullptr && baseline->skipped.empty()) row.baseline_ns = baseline->Value();
+      if (virt != nullptr && virt->skipped.empty()) row.virt_ns = virt->Value();
+      if (row.baseline_ns && row.virt_ns && *row.baseline_ns > 0) {
+        row.ratio = *row.virt_ns / *row.baseline_ns;
+      }
     }
     for (const std::string& r : reasons) row.skipped += (row.skipped.empty() ? "" : "; ") + r;
     row.met = Met(c.goal, row);
@@ -192,9 +250,16 @@ std::string ToJson(const std::vector<Row>& rows) {
     out += "  {\"name\": " + JsonString(r.name);
     out += ", \"baseline_ns\": " + Number(r.baseline_ns, "%.2f");
     out += ", \"virt_ns\": " + Number(r.virt_ns, "%.2f");
-    out += ", \"ratio\": " + Number(r.ratio, "%.4f");
+    out += ", \"ratio\": " + Number(r.ratio, "%.5g");
     out += ", \"goal\": " + (r.goal.kind == Goal::Kind::kNone ? "null" : JsonString(r.goal.Text()));
     out += ", \"met\": " + (r.met ? std::string(*r.met ? "true" : "false") : "null");
+    if (r.spread) {
+      out += ", \"pairs\": " + std::to_string(r.spread->pairs);
+      out += ", \"ratio_min\": " + Number(r.spread->min, "%.5g");
+      out += ", \"ratio_q1\": " + Number(r.spread->q1, "%.5g");
+      out += ", \"ratio_q3\": " + Number(r.spread->q3, "%.5g");
+      out += ", \"ratio_max\": " + Number(r.spread->max, "%.5g");
+    }
     if (!r.skipped.empty()) out += ", \"skipped\": " + JsonString(r.skipped);
     out += i + 1 < rows.size() ? "},\n" : "}\n";
   }
@@ -210,12 +275,17 @@ std::string ToMarkdown(const std::vector<Row>& rows) {
     if (!r.skipped.empty()) {
       std::string why = r.skipped;
       std::replace(why.begin(), why.end(), '|', '/');
+      std::replace(why.begin(), why.end(), '\n', ' ');  // one table row
       met = "skipped: " + why;
     }
+    std::string ratio = r.ratio ? RatioText(*r.ratio) : "—";
+    if (r.spread) {
+      ratio += " (" + RatioText(r.spread->min) + "–" + RatioText(r.spread->max) + ", " +
+               std::to_string(r.spread->pairs) + (r.spread->pairs == 1 ? " pair)" : " pairs)");
+    }
     out += "| " + r.name + " | " + Duration(r.baseline_ns) + " | " + Duration(r.virt_ns) + " | " +
-           (r.ratio ? Number(r.ratio, "%.3f") : std::string("—")) + " | " +
-           (r.goal.kind == Goal::Kind::kNone ? std::string("—") : r.goal.Text()) + " | " + met +
-           " |\n";
+           ratio + " | " + (r.goal.kind == Goal::Kind::kNone ? std::string("—") : r.goal.Text()) +
+           " | " + met + " |\n";
   }
   return out;
 }

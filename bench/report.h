@@ -28,17 +28,44 @@ struct Goal {
 // its baseline (`baseline`, empty for library-only rows). Names are registered benchmark names
 // with their argument ("route_programming/raw/2048"). Benchmarks that store a counter named
 // "ops_per_iteration" are reported per operation.
+//
+// A `paired` row is measured by one benchmark (`virt`; `baseline` stays empty) that runs both
+// sides alternately, baseline then virt, and records each pair with RecordPair under the row's
+// `name`. Its baseline and virt figures are the medians over the pairs and its ratio is the
+// median of the per-pair ratios, with their spread, so drift of the host between pairs moves
+// both sides of a ratio alike.
 struct Comparison {
   std::string name;
   std::string baseline;
   std::string virt;
   Goal goal;
+  bool paired = false;
 };
 
 // Registers a row; benchmark files call this next to their RegisterBenchmark calls. Rows are
 // reported in registration order.
 void AddComparison(Comparison comparison);
 const std::vector<Comparison>& Comparisons();
+
+// One pair of a paired row: the baseline's and virt's time, measured back to back.
+struct Pair {
+  double baseline_ns;
+  double virt_ns;
+};
+
+// Appends a pair to the paired row `row` (a Comparison name); pairs from every repetition of
+// the benchmark are pooled.
+void RecordPair(const std::string& row, Pair pair);
+const std::vector<Pair>& Pairs(const std::string& row);
+
+// The spread of a paired row's per-pair ratios: how many, the extremes and the quartiles.
+struct RatioSpread {
+  size_t pairs = 0;
+  double min = 0;
+  double q1 = 0;
+  double q3 = 0;
+  double max = 0;
+};
 
 // A display reporter that forwards everything to `console` and keeps, per benchmark name, the
 // median time per iteration (or per operation) and any SkipWithError message.
@@ -69,7 +96,8 @@ struct Row {
   std::optional<double> baseline_ns;
   std::optional<double> virt_ns;
   std::optional<double> ratio;
-  std::string skipped;  // non-empty: why the row could not be measured
+  std::optional<RatioSpread> spread;  // paired rows only
+  std::string skipped;                // non-empty: why the row could not be measured
   Goal goal;
   std::optional<bool> met;
 };
@@ -77,8 +105,9 @@ struct Row {
 // One row per registered comparison that ran (at least one side was selected by the filter).
 std::vector<Row> BuildRows(const MedianCollector& collector);
 
-// A JSON list of {"name", "baseline_ns", "virt_ns", "ratio", "goal", "met"} or
-// {"name", "skipped", "goal"}.
+// A JSON list of {"name", "baseline_ns", "virt_ns", "ratio", "goal", "met"}, paired rows adding
+// {"pairs", "ratio_min", "ratio_q1", "ratio_q3", "ratio_max"}, rows that could not be measured
+// adding "skipped".
 std::string ToJson(const std::vector<Row>& rows);
 
 // A Markdown table of the rows.
