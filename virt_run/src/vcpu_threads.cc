@@ -2,7 +2,6 @@
 #include "virt_run/vcpu_threads.h"
 
 #include <chrono>
-#include <latch>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -14,16 +13,22 @@
 namespace virt::run {
 namespace {
 
-// --cpu on one vCPU: its current table with the features shown or hidden, set back.
-std::optional<Verdict> ApplyCpuFlags(Vcpu& vcpu, std::span<const CpuFlag> flags) {
+// One vCPU's CPUID: its current table described as vCPU `index` of a package of `count` cores
+// (KVM leaves the topology leaves blank), with the --cpu features shown or hidden, set back.
+// Without a CPUID control only --cpu is an error: the backend's own table stays.
+std::optional<Verdict> SetUpCpuid(Vcpu& vcpu, size_t count, std::span<const CpuFlag> flags) {
   VcpuCpuid* control = vcpu.cpuid();
   if (control == nullptr) {
+    if (flags.empty()) return std::nullopt;
     return Verdict(kStatusUsage, "--cpu: vCPU " + std::to_string(vcpu.index()) +
                                      " has no CPUID control (Vcpu::cpuid())");
   }
   auto table = control->GetCpuid();
   if (!table) {
     return Verdict(kStatusInternal, DescribeAt(vcpu, ": GetCpuid: " + table.error().Message()));
+  }
+  if (Status s = table->SetTopology(vcpu.index(), static_cast<uint32_t>(count)); !s) {
+    return Verdict(kStatusInternal, DescribeAt(vcpu, ": CPUID topology: " + s.error().Message()));
   }
   for (const CpuFlag& f : flags) {
     if (Status s = table->SetFeature(f.feature, f.on); !s) {
@@ -41,9 +46,6 @@ std::optional<Verdict> ApplyCpuFlags(Vcpu& vcpu, std::span<const CpuFlag> flags)
 }
 
 std::optional<Verdict> Setup(Vcpu& vcpu, const VcpuThreadsConfig& config) {
-  if (!config.cpu.empty()) {
-    if (auto failed = ApplyCpuFlags(vcpu, config.cpu)) return failed;
-  }
   if (vcpu.index() == 0) {
     if (Status s = EnterMultiboot(vcpu, config.boot); !s) {
       return Verdict(kStatusInternal,
@@ -57,11 +59,16 @@ std::optional<Verdict> Setup(Vcpu& vcpu, const VcpuThreadsConfig& config) {
 
 void RunVcpuThreads(const VcpuThreadsConfig& config, const VcpuLoopContext& ctx) {
   const auto n = static_cast<ptrdiff_t>(config.vcpus.size());
-  const bool gated = !config.cpu.empty();
-  std::latch ready(gated ? n : 0);
+  // Every vCPU's CPUID before any vCPU runs, so a refused --cpu feature stops the run (status
+  // 2) before the guest prints anything.
+  for (const std::unique_ptr<Vcpu>& vcpu : config.vcpus) {
+    if (auto failed = SetUpCpuid(*vcpu, config.vcpus.size(), config.cpu)) {
+      ctx.stop.Stop(std::move(*failed));
+      return;
+    }
+  }
   auto body = [&](Vcpu& vcpu) {
     if (auto failed = Setup(vcpu, config)) ctx.stop.Stop(std::move(*failed));
-    if (gated) ready.arrive_and_wait();
     if (!ctx.stop.stopped()) RunVcpuLoop(vcpu, ctx);
   };
 
@@ -89,7 +96,6 @@ void RunVcpuThreads(const VcpuThreadsConfig& config, const VcpuLoopContext& ctx)
   }
   for (ptrdiff_t i = 1; i < n; ++i) {
     if (!spawn([&body, &vcpu = *config.vcpus[i]] { body(vcpu); }, "vCPU " + std::to_string(i))) {
-      if (gated) ready.count_down(n - i);  // the threads that never started
       break;
     }
   }

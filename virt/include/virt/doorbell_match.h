@@ -12,8 +12,9 @@ namespace virt {
 
 enum class DoorbellSpace : uint8_t { kPio, kMmio };
 
-// DoorbellMatch::length for "a write of any length at the address" (KVM: len 0; WHP: without
-// MatchOnLength). Backends that cannot match any length refuse it (MSHV).
+// DoorbellMatch::length for "a write of any length at the address" (KVM and MSHV: len 0; WHP:
+// without MatchOnLength). A backend that cannot match any length refuses it
+// (Doorbells::supports_any_length(); KVM without KVM_CAP_IOEVENTFD_ANY_LENGTH).
 inline constexpr uint32_t kDoorbellAnyLength = UINT32_MAX;
 
 // A guest write rings the doorbell when it goes to `space` at exactly `address`, is exactly

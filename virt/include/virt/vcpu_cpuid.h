@@ -9,7 +9,8 @@ namespace virt {
 // What the guest reads with CPUID on this vCPU. Every vCPU starts with its partition's default
 // (the hypervisor's supported set with the APIC ID leaves set to the vCPU index, see
 // PartitionCpuid); a VMM that wants another policy replaces it before the vCPU first runs.
-// Called from the vCPU's own thread, like Run.
+// Called while the vCPU is not in Run, from one thread at a time (typically the one that will
+// run it, or the VMM's main thread before any vCPU thread starts).
 class VcpuCpuid {
  public:
   virtual ~VcpuCpuid() = default;

@@ -22,11 +22,11 @@ struct VcpuThreadsConfig {
 
 // Runs the machine until ctx.stop has a verdict, then returns with every thread joined.
 //
-// Each vCPU first gets its setup on its own thread (the calls belong there, like Run): the
-// --cpu features (GetCpuid, SetFeature, SetCpuid) and, for vCPU 0, the multiboot entry state;
-// the APs get no registers (INIT/SIPI starts them). With --cpu every vCPU waits until all
-// setups succeeded, so a refused feature stops the run (status 2) before the guest prints
-// anything; without it vCPU 0 enters the guest at once. vCPU 0 runs on the calling thread, so
+// First, on the calling thread and before any vCPU runs, every vCPU's CPUID (where the backend
+// has Vcpu::cpuid()): Cpuid::SetTopology(index, vCPU count), then the --cpu features, then
+// SetCpuid; a refused feature stops the run (status 2) before the guest prints anything. Then
+// vCPU 0 gets the multiboot entry state on its thread; the APs get no registers (INIT/SIPI
+// starts them). vCPU 0 runs on the calling thread, so
 // the first guest instruction does not wait for a thread to be scheduled. The stop hook must
 // cancel every vCPU (the controller's SetOnStop): it ends APs blocked waiting for a SIPI.
 // A thread that cannot be started gives status 8.
