@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace virt::test {
 namespace {
@@ -110,6 +111,31 @@ TEST_F(GuestMemoryMapTest, UnmapNeedsAnExactMatchAndIsTwoPhase) {
   map_.CommitUnmap(*m);
   EXPECT_EQ(map_.size(), 0u);
   EXPECT_EQ(Map(Region(kMiB, kMiB)), 0u);
+}
+
+TEST_F(GuestMemoryMapTest, FindContainingNeedsOneMappingToHoldTheWholeRange) {
+  Map(Region(kMiB, kMiB));
+  MemoryRegion tracked = Region(2 * kMiB, kMiB, 0x7f0000200000);
+  tracked.flags = MemoryFlags::kDirtyLog;
+  Map(tracked);
+
+  auto inside = map_.FindContaining(2 * kMiB + 4096, 8192, "Test::Find");
+  ASSERT_TRUE(inside.has_value()) << inside.error().Message();
+  EXPECT_EQ(inside->guest_address, 2 * kMiB);
+  EXPECT_EQ(inside->flags, MemoryFlags::kDirtyLog);
+  EXPECT_EQ(map_.FindContaining(kMiB, kMiB, "Test::Find")->flags, MemoryFlags::kNone);
+
+  // Straddling two adjacent mappings, before the first, past the last, wrapping: not found.
+  for (auto [address, size] : {std::pair<uint64_t, uint64_t>{2 * kMiB - 4096, 8192},
+                               {0, 4096},
+                               {3 * kMiB, 4096},
+                               {3 * kMiB - 4096, 8192},
+                               {2 * kMiB, UINT64_MAX}}) {
+    auto r = map_.FindContaining(address, size, "Test::Find");
+    ASSERT_FALSE(r.has_value()) << std::hex << address << "+" << size;
+    EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+    EXPECT_STREQ(r.error().operation, "Test::Find");
+  }
 }
 
 }  // namespace

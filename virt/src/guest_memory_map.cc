@@ -60,7 +60,8 @@ Result<GuestMemoryMap::Mapping> GuestMemoryMap::ReserveMap(const MemoryRegion& r
   return Mapping{.guest_address = region.guest_address,
                  .size = region.size,
                  .host_address = reinterpret_cast<uintptr_t>(region.host_address),
-                 .slot = NextSlot()};
+                 .slot = NextSlot(),
+                 .flags = region.flags};
 }
 
 void GuestMemoryMap::CommitMap(const Mapping& mapping) {
@@ -86,6 +87,23 @@ Result<GuestMemoryMap::Mapping> GuestMemoryMap::FindExact(uint64_t guest_address
 void GuestMemoryMap::CommitUnmap(const Mapping& mapping) {
   if (regions_.erase(mapping.guest_address) == 0) return;
   free_slots_.push_back(mapping.slot);
+}
+
+Result<GuestMemoryMap::Mapping> GuestMemoryMap::FindContaining(uint64_t guest_address,
+                                                               uint64_t size,
+                                                               const char* op) const {
+  auto it = regions_.upper_bound(guest_address);
+  if (it != regions_.begin()) {
+    const Mapping& m = std::prev(it)->second;
+    const uint64_t end = guest_address + size;
+    if (end >= guest_address && guest_address >= m.guest_address &&
+        end <= m.guest_address + m.size) {
+      return m;
+    }
+  }
+  return Error::Make(ErrorCode::kNotFound, op,
+                     "no mapped region holds [" + Hex(guest_address) + ", " +
+                         Hex(guest_address + size) + ")");
 }
 
 }  // namespace virt

@@ -27,6 +27,7 @@ class GuestMemoryMap {
     uint64_t size = 0;
     uintptr_t host_address = 0;
     uint32_t slot = 0;
+    MemoryFlags flags = MemoryFlags::kNone;
     bool operator==(const Mapping&) const = default;
   };
 
@@ -52,6 +53,10 @@ class GuestMemoryMap {
   Result<Mapping> FindExact(uint64_t guest_address, uint64_t size) const;
   // Phase two: forgets `mapping` (from FindExact) and makes its slot the next one handed out.
   void CommitUnmap(const Mapping& mapping);
+
+  // The mapping that contains all of [guest_address, guest_address + size); kNotFound (naming
+  // `op`) when no single mapping does. O(log n).
+  Result<Mapping> FindContaining(uint64_t guest_address, uint64_t size, const char* op) const;
 
   size_t size() const { return regions_.size(); }
   uint32_t max_slots() const { return max_slots_; }
