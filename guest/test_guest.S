@@ -25,7 +25,16 @@
  *      then N times writes the ring number (4 bytes) to DOORBELL_ADDR and waits with sti; hlt
  *      for an interrupt, whose handler EOIs without any port access; after the N-th interrupt
  *      it writes N to VECTOR_PORT and halts. With a doorbell on DOORBELL_ADDR and a device
- *      that answers each ring with an MSI, the loop makes no exit at all.
+ *      that answers each ring with an MSI, the loop makes no exit at all;
+ *      mode 7: the snapshot workload, for one or more vCPUs at once (the VMM starts each at the
+ *      image's entry, answering MODE_PORT with 7 and ID_PORT with the vCPU's index n): turns
+ *      on SSE/AVX state (CR4.OSFXSR/OSXSAVE, XCR0 = 7) without executing a vector instruction,
+ *      so the x87/SSE/AVX registers keep whatever the VMM put there (some KVMs run parts of a
+ *      guest in their instruction emulator, which has no AVX); starts the LAPIC timer
+ *      (periodic, vector TIMER_VECTOR), says READY_PORT, then loops forever incrementing
+ *      COUNTERS + 4n. Interrupts: the timer increments TICKS + 4n; any other vector v is
+ *      recorded at TAKEN + 4n; both EOI and restart the loop (registers other than ebx/ebp
+ *      carry nothing across). Its own 2 KiB of stack per vCPU.
  *
  * Layout: the image (code, then the 256 stubs) must end below IDT_BASE; `.org` at the end makes
  * the build fail if it ever grows past it. Stack below STACK_TOP.
@@ -38,6 +47,14 @@
         .set LOOP_PORT,   0x15
         .set CPUID_PORT,  0x16
         .set COUNT_PORT,  0x17
+        .set ID_PORT,     0x18
+        .set COUNTERS,    0x6000
+        .set TICKS,       0x6040
+        .set TAKEN,       0x6080
+        .set TIMER_VECTOR, 0x80
+        .set APIC_LVT_TIMER, 0xfee00320
+        .set APIC_TIMER_INIT, 0xfee00380
+        .set APIC_TIMER_DIV, 0xfee003e0
         .set DOORBELL_ADDR, 0xd0001000
         .set MMIO_ADDR,   0xd0000000
         .set LOAD_ADDR,   0x1000
@@ -110,6 +127,8 @@ say_hello:
         je      report_cpuid
         cmp     $6, %ebx
         je      doorbells
+        cmp     $7, %ebx
+        je      snapshot
         cli
         hlt
         jmp     .
@@ -176,10 +195,47 @@ rung:
         hlt
         jmp     .
 
+snapshot:
+        movl    $0x1ff, APIC_SVR
+        mov     $ID_PORT, %dx
+        in      %dx, %eax
+        mov     %eax, %ebp              /* n */
+        mov     %ebp, %eax
+        shl     $11, %eax
+        mov     $STACK_TOP, %esp
+        sub     %eax, %esp              /* 2 KiB of stack each */
+        mov     %cr0, %eax
+        and     $~4, %eax               /* EM off */
+        or      $2, %eax                /* MP on */
+        mov     %eax, %cr0
+        mov     %cr4, %eax
+        or      $((1 << 9) | (1 << 10) | (1 << 18)), %eax  /* OSFXSR, OSXMMEXCPT, OSXSAVE */
+        mov     %eax, %cr4
+        xor     %ecx, %ecx
+        xor     %edx, %edx
+        mov     $7, %eax                /* XCR0: x87, SSE, AVX */
+        xsetbv
+        movl    $0xb, APIC_TIMER_DIV    /* divide by 1 */
+        movl    $(0x20000 | TIMER_VECTOR), APIC_LVT_TIMER  /* periodic */
+        movl    $0x200000, APIC_TIMER_INIT
+        mov     $READY_PORT, %dx
+        out     %al, %dx
+snapshot_loop:
+        mov     %ebp, %eax
+        shl     $11, %eax
+        mov     $STACK_TOP, %esp
+        sub     %eax, %esp
+        sti
+count:
+        incl    COUNTERS(,%ebp,4)
+        jmp     count
+
 handler:
         /* %al: the vector, from the stub. */
         cmp     $6, %ebx
         je      doorbell_irq
+        cmp     $7, %ebx
+        je      snapshot_irq
         movzbl  %al, %eax
         cmp     $32, %eax
         jb      exception
@@ -187,6 +243,16 @@ handler:
         out     %eax, %dx
         movl    $0, APIC_EOI
         jmp     idle
+snapshot_irq:
+        movzbl  %al, %eax
+        cmp     $TIMER_VECTOR, %eax
+        jne     1f
+        incl    TICKS(,%ebp,4)
+        jmp     2f
+1:      mov     %eax, TAKEN(,%ebp,4)
+2:      movl    $0, APIC_EOI
+        jmp     snapshot_loop
+
 doorbell_irq:
         movl    $0, APIC_EOI
         inc     %edi
@@ -199,10 +265,12 @@ exception:
         jmp     idle
 
         .p2align 3
+/* The descriptors come with their accessed bits set, so loading them never writes the image
+   (a dirty-log test expects the guest to write only its IDT, data and stack pages). */
 gdt:
         .quad   0
-        .quad   0x00cf9a000000ffff      /* 0x08: code, base 0, 4 GiB, 32-bit */
-        .quad   0x00cf92000000ffff      /* 0x10: data, base 0, 4 GiB */
+        .quad   0x00cf9b000000ffff      /* 0x08: code, base 0, 4 GiB, 32-bit */
+        .quad   0x00cf93000000ffff      /* 0x10: data, base 0, 4 GiB */
 gdt_end:
 gdt_desc:
         .word   gdt_end - gdt - 1

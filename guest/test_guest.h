@@ -18,6 +18,12 @@ inline constexpr uint16_t kLoopPort = 0x15;    // OUT, 1 byte, over and over (kM
 inline constexpr uint16_t kCpuidPort = 0x16;   // OUT, 4 bytes: CPUID.1 EBX, ECX, EDX (kModeCpuid)
 inline constexpr uint16_t kCountPort = 0x17;   // IN, 4 bytes: how many rings (kModeDoorbell)
 inline constexpr uint64_t kDoorbellAddress = 0xd0001000;  // 4-byte MMIO write: the ring number
+inline constexpr uint16_t kIdPort = 0x18;      // IN, 4 bytes: the vCPU's index (kModeSnapshot)
+// kModeSnapshot's memory: per vCPU n, 32-bit words at these + 4n.
+inline constexpr uint64_t kCountersAddress = 0x6000;  // incremented by the loop
+inline constexpr uint64_t kTicksAddress = 0x6040;     // incremented by each timer interrupt
+inline constexpr uint64_t kTakenAddress = 0x6080;     // the last non-timer vector taken
+inline constexpr uint8_t kTimerVector = 0x80;
 inline constexpr uint64_t kMmioAddress = 0xd0000000;
 // The guest knows a vector from the IDT entry it came through, not from the APIC. It reports an
 // interrupt (vector >= 32) as the vector and EOIs it; an exception (vector < 32) as
@@ -33,6 +39,10 @@ inline constexpr uint32_t kModeCpuid = 5;       // CPUID.1 EBX/ECX/EDX to kCpuid
 // Reads N from kCountPort, then N times: rings kDoorbellAddress and waits for any interrupt
 // (EOI'd silently); then reports N to kVectorPort and halts.
 inline constexpr uint32_t kModeDoorbell = 6;
+// The snapshot workload on every vCPU started at the entry: SSE/AVX state on (no vector
+// instruction runs: the x87/SSE/AVX registers keep what the VMM loaded), the LAPIC timer
+// periodic, then count in memory forever (see test_guest.S).
+inline constexpr uint32_t kModeSnapshot = 7;
 
 inline constexpr uint64_t kLoadAddress = 0x1000;
 inline constexpr uint64_t kIdtBase = 0x3000;      // the image ends below it (checked when built)

@@ -312,5 +312,30 @@ TEST(PartwiseVcpuStateTest, AFailedPartIsNamedAndTheVcpuPutBack) {
   EXPECT_THAT(s.error().Message(), HasSubstr("putting back mp_state failed too"));
 }
 
+TEST(PartwiseVcpuStateTest, WithoutRollbackOnlyTheLoadsRunAndAFailureNamesThePart) {
+  FakeParts f;
+  ASSERT_TRUE(f.RestoreState(Wanted(), RestoreMode::kStopOnFailure));
+  EXPECT_THAT(f.log, ElementsAre("load registers", "load mp_state", "load tsc"));
+
+  f.log.clear();
+  f.now.tsc = 5;
+  VcpuState other = Wanted();
+  other.registers->rip = 0x5678;
+  f.fail_load = VcpuStatePart::kMpState;
+  auto s = f.RestoreState(other, RestoreMode::kStopOnFailure);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().native_code, 22);
+  EXPECT_THAT(s.error().Message(), HasSubstr("restoring mp_state failed"));
+  EXPECT_THAT(s.error().Message(), HasSubstr("the parts before it stay restored"));
+  EXPECT_THAT(f.log, ElementsAre("load registers", "load mp_state"));
+  EXPECT_EQ(f.now.registers->rip, 0x5678u) << "the part before the failure stays restored";
+  EXPECT_EQ(f.now.tsc, 5u) << "nothing after the failed part was loaded";
+
+  f.fail_load = VcpuStatePart::kRegisters;
+  s = f.RestoreState(other, RestoreMode::kStopOnFailure);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_THAT(s.error().Message(), HasSubstr("nothing was restored"));
+}
+
 }  // namespace
 }  // namespace virt

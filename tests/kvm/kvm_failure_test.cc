@@ -34,6 +34,11 @@ enum class Scenario {
   kDropLineRoute,
   kRegisterDoorbell,
   kDropDoorbell,
+  kSaveVcpuState,
+  kRestoreVcpuState,
+  kSavePartitionState,
+  kRestorePartitionState,
+  kReadDirtyLog,
 };
 
 constexpr Scenario kScenarios[] = {
@@ -42,7 +47,9 @@ constexpr Scenario kScenarios[] = {
     Scenario::kClearMsi,         Scenario::kDropRoute,       Scenario::kBatchCommit,
     Scenario::kSetCpuid,         Scenario::kGetCpuid,        Scenario::kMpState,
     Scenario::kSetLineLevel,     Scenario::kNewLineRoute,    Scenario::kDropLineRoute,
-    Scenario::kRegisterDoorbell, Scenario::kDropDoorbell,
+    Scenario::kRegisterDoorbell, Scenario::kDropDoorbell,     Scenario::kSaveVcpuState,
+    Scenario::kRestoreVcpuState, Scenario::kSavePartitionState, Scenario::kRestorePartitionState,
+    Scenario::kReadDirtyLog,
 };
 
 const char* Name(Scenario s) {
@@ -64,6 +71,11 @@ const char* Name(Scenario s) {
     case Scenario::kDropLineRoute: return "DropLineRoute";
     case Scenario::kRegisterDoorbell: return "RegisterDoorbell";
     case Scenario::kDropDoorbell: return "DropDoorbell";
+    case Scenario::kSaveVcpuState: return "SaveVcpuState";
+    case Scenario::kRestoreVcpuState: return "RestoreVcpuState";
+    case Scenario::kSavePartitionState: return "SavePartitionState";
+    case Scenario::kRestorePartitionState: return "RestorePartitionState";
+    case Scenario::kReadDirtyLog: return "ReadDirtyLog";
   }
   return "?";
 }
@@ -75,9 +87,13 @@ bool IsTeardown(Scenario s) {
   return s == Scenario::kDropRoute || s == Scenario::kDropLineRoute ||
          s == Scenario::kDropDoorbell;
 }
-// Whether the operation can simply be made again after it failed (a dropped route is gone).
-bool Retryable(Scenario s) { return !IsTeardown(s); }
-bool UsesVcpu(Scenario s) { return s >= Scenario::kSetCpuid && s <= Scenario::kMpState; }
+// Whether the operation can simply be made again after it failed (a dropped route is gone; the
+// routes a partition restore made hold their GSIs).
+bool Retryable(Scenario s) { return !IsTeardown(s) && s != Scenario::kRestorePartitionState; }
+bool UsesVcpu(Scenario s) {
+  return (s >= Scenario::kSetCpuid && s <= Scenario::kMpState) ||
+         s == Scenario::kSaveVcpuState || s == Scenario::kRestoreVcpuState;
+}
 
 constexpr int kBatchRoutes = 10;
 constexpr PartitionConfig kConfig{.vcpu_count = 2, .irqchip = true, .pit = true};
@@ -89,6 +105,8 @@ const MsiMessage kMsiB2 = MsiMessage::Fixed(2, 0x32);
 const MsiMessage kProbeMsi = MsiMessage::Fixed(7, 0x77);
 MsiMessage BatchMsi(int i) { return MsiMessage::Fixed(static_cast<uint8_t>(i), 0x40); }
 constexpr DoorbellMatch kDoorbell{DoorbellSpace::kMmio, 0xfeb00000, 4, 2};
+const MemoryRegion kDirtyRegion{0x400000, 0x100000, reinterpret_cast<void*>(0x7f0000400000),
+                                MemoryFlags::kDirtyLog};
 
 // One run of a scenario on its own FakeKvm: the setup (never made to fail), the operation under
 // test, and what they left behind.
@@ -113,6 +131,21 @@ class World {
     irqfd()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
     part->irq_lines()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
     part->doorbells()->SetErrorHandler([this](const Error& e) { reported.push_back(e); });
+    if (scenario_ == Scenario::kRestorePartitionState) {
+      auto s = part->state()->SaveState();
+      if (!s) return ::testing::AssertionFailure() << s.error().Message();
+      wanted_partition = *s;
+      wanted_partition.clock->ns = 987654321;
+      wanted_partition.routes = std::vector<RouteState>{{24, kMsiA}, {25, std::nullopt}};
+    }
+    if (scenario_ == Scenario::kReadDirtyLog) {
+      if (Status s = part->MapMemory(kDirtyRegion); !s) {
+        return ::testing::AssertionFailure() << s.error().Message();
+      }
+      const uint32_t slot = fake().memory_calls().back().slot;
+      fake().MarkDirty(slot, 3);
+      fake().MarkDirty(slot, 200);
+    }
     if (scenario_ == Scenario::kDropDoorbell) {
       auto r = part->doorbells()->Register(kDoorbell);
       if (!r) return ::testing::AssertionFailure() << r.error().Message();
@@ -122,6 +155,21 @@ class World {
       auto v = part->CreateVcpu(1);
       if (!v) return ::testing::AssertionFailure() << v.error().Message();
       vcpus.push_back(std::move(*v));
+    }
+    if (scenario_ == Scenario::kRestoreVcpuState) {
+      auto before = vcpus[0]->state()->SaveState();
+      if (!before) return ::testing::AssertionFailure() << before.error().Message();
+      saved_vcpu = *before;
+      wanted_vcpu = *before;
+      wanted_vcpu.registers->rip = 0x123456;
+      wanted_vcpu.mp_state = MpState::kHalted;
+      (*wanted_vcpu.xsave)[512] = 0x5a;
+      (*wanted_vcpu.lapic)[0x80] = 0x20;
+      wanted_vcpu.events->nmi.pending = true;
+      wanted_vcpu.tsc = 0x77777777;
+      wanted_vcpu.debug_registers->db[0] = 0xabc;
+      (*wanted_vcpu.msrs)[0].value ^= 1;
+      wanted_vcpu.xcrs = std::vector<XcrEntry>{{0, 3}};
     }
     if (scenario_ == Scenario::kDropLineRoute) {
       auto r = part->irq_lines()->NewLineRoute(5, LineTrigger::kLevelResample);
@@ -245,6 +293,30 @@ class World {
         if (reported.size() > before) return reported[before];
         return Ok();
       }
+      case Scenario::kSaveVcpuState: {
+        auto st = vcpus[0]->state()->SaveState();
+        if (!st) return st.error();
+        return Ok();
+      }
+      case Scenario::kRestoreVcpuState:
+        return vcpus[0]->state()->RestoreState(wanted_vcpu);
+      case Scenario::kSavePartitionState: {
+        auto st = part->state()->SaveState();
+        if (!st) return st.error();
+        return Ok();
+      }
+      case Scenario::kRestorePartitionState: {
+        auto restored = part->state()->RestoreState(wanted_partition);
+        if (!restored) return restored.error();
+        for (auto& r : *restored) routes.push_back(std::move(r));
+        return Ok();
+      }
+      case Scenario::kReadDirtyLog: {
+        auto bits = part->dirty_log()->ReadAndClear(kDirtyRegion.guest_address, kDirtyRegion.size);
+        if (!bits) return bits.error();
+        dirty_bits = *bits;
+        return Ok();
+      }
       case Scenario::kDropLineRoute: {
         const int fd = line_routes[0]->event().native_handle();
         const size_t before = reported.size();
@@ -265,6 +337,10 @@ class World {
   std::vector<std::unique_ptr<IrqFdRoute>> routes;
   std::vector<std::unique_ptr<IrqLineRoute>> line_routes;
   std::vector<std::unique_ptr<DoorbellRegistration>> doorbells;
+  VcpuState saved_vcpu;   // kRestoreVcpuState: the state before the restore
+  VcpuState wanted_vcpu;  // and the one restored
+  PartitionState wanted_partition;
+  std::vector<uint64_t> dirty_bits;  // kReadDirtyLog: the last read
   std::vector<Error> reported;
   std::set<Gsi> dropped;
 
@@ -313,14 +389,16 @@ std::string CaseName(const ::testing::TestParamInfo<FailureCase>& info) {
 TEST(KvmFailureEnumerationTest, EachOperationMakesTheExpectedCalls) {
   const std::vector<std::string> create_hypervisor = [] {
     std::vector<std::string> v = {"open", "KVM_GET_API_VERSION"};
-    v.insert(v.end(), 16, "KVM_CHECK_EXTENSION");
-    v.insert(v.end(), {"KVM_GET_VCPU_MMAP_SIZE", "KVM_GET_SUPPORTED_CPUID"});
+    v.insert(v.end(), 17, "KVM_CHECK_EXTENSION");
+    v.insert(v.end(), {"KVM_GET_VCPU_MMAP_SIZE", "KVM_GET_SUPPORTED_CPUID",
+                       "KVM_GET_MSR_INDEX_LIST", "KVM_GET_MSR_FEATURE_INDEX_LIST"});
     return v;
   }();
   EXPECT_THAT(RecordCalls(Scenario::kCreateHypervisor), ElementsAreArray(create_hypervisor));
   EXPECT_THAT(RecordCalls(Scenario::kCreatePartition),
               ElementsAre("KVM_CREATE_VM", "KVM_SET_IDENTITY_MAP_ADDR", "KVM_SET_TSS_ADDR",
-                          "KVM_CREATE_IRQCHIP", "KVM_CREATE_PIT2"));
+                          "KVM_CREATE_IRQCHIP", "KVM_CREATE_PIT2", "KVM_CHECK_EXTENSION",
+                          "KVM_ENABLE_CAP"));
   EXPECT_THAT(RecordCalls(Scenario::kMapMemory), ElementsAre("KVM_SET_USER_MEMORY_REGION"));
   EXPECT_THAT(RecordCalls(Scenario::kCreateVcpu),
               ElementsAre("KVM_CREATE_VCPU", "mmap(kvm_run)", "KVM_SET_CPUID2"));
@@ -340,8 +418,28 @@ TEST(KvmFailureEnumerationTest, EachOperationMakesTheExpectedCalls) {
   EXPECT_THAT(RecordCalls(Scenario::kDropLineRoute), ElementsAre("KVM_IRQFD"));
   EXPECT_THAT(RecordCalls(Scenario::kRegisterDoorbell), ElementsAre("KVM_IOEVENTFD"));
   EXPECT_THAT(RecordCalls(Scenario::kDropDoorbell), ElementsAre("KVM_IOEVENTFD"));
-  EXPECT_EQ(AllCases().size(),
-            20u + 5 + 1 + 3 + 2 + 1 + 2 + 2 + 11 + 1 + 1 + 2 + 1 + 1 + 1 + 1 + 1);
+  const std::vector<std::string> save_vcpu = {
+      "KVM_GET_CPUID2",   "KVM_GET_MSRS",      "KVM_GET_SREGS",    "KVM_GET_REGS",
+      "KVM_GET_XCRS",     "KVM_GET_XSAVE2",    "KVM_GET_DEBUGREGS", "KVM_GET_MP_STATE",
+      "KVM_GET_LAPIC",    "KVM_GET_VCPU_EVENTS", "KVM_GET_MSRS"};
+  EXPECT_THAT(RecordCalls(Scenario::kSaveVcpuState), ElementsAreArray(save_vcpu));
+  std::vector<std::string> restore_vcpu = save_vcpu;  // the save for a rollback, then the loads
+  restore_vcpu.insert(restore_vcpu.end(),
+                      {"KVM_GET_CPUID2", "KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_REGS",
+                       "KVM_SET_XCRS", "KVM_SET_XSAVE", "KVM_SET_DEBUGREGS", "KVM_SET_MP_STATE",
+                       "KVM_SET_LAPIC", "KVM_SET_VCPU_EVENTS", "KVM_SET_MSRS"});
+  EXPECT_THAT(RecordCalls(Scenario::kRestoreVcpuState), ElementsAreArray(restore_vcpu));
+  EXPECT_THAT(RecordCalls(Scenario::kSavePartitionState),
+              ElementsAre("KVM_GET_CLOCK", "KVM_GET_IRQCHIP", "KVM_GET_IRQCHIP", "KVM_GET_IRQCHIP",
+                          "KVM_GET_PIT2"));
+  EXPECT_THAT(RecordCalls(Scenario::kRestorePartitionState),
+              ElementsAre("KVM_SET_CLOCK", "KVM_SET_IRQCHIP", "KVM_SET_IRQCHIP", "KVM_SET_IRQCHIP",
+                          "KVM_SET_PIT2", "KVM_SET_GSI_ROUTING", "KVM_IRQFD"));
+  EXPECT_THAT(RecordCalls(Scenario::kReadDirtyLog),
+              ElementsAre("KVM_GET_DIRTY_LOG", "KVM_CLEAR_DIRTY_LOG"));
+  // Each case is one call of one scenario: the pinned lists above, and the single-call ones.
+  EXPECT_EQ(AllCases().size(), 23u + 7 + 1 + 3 + 2 + 1 + 2 + 2 + 11 + 1 + 1 + 2 + 1 + 1 + 1 + 1 +
+                                   1 + 11 + 22 + 5 + 7 + 2);
 }
 
 class KvmFailureTest : public ::testing::TestWithParam<FailureCase> {
@@ -400,6 +498,11 @@ TEST_P(KvmFailureTest, FailsCleanlyAndRecovers) {
   w.reported.clear();
   // Even a failed deassign bends no ordering rule: the entry outlives the irqfd.
   EXPECT_THAT(w.fake().problems(), ::testing::IsEmpty());
+  if (c.scenario == Scenario::kRestoreVcpuState) {
+    auto now = w.vcpus[0]->state()->SaveState();
+    ASSERT_TRUE(now.has_value());
+    EXPECT_EQ(*now, w.saved_vcpu) << "a failed restore must leave the vCPU as it was";
+  }
 
   if (UsesRoutes(c.scenario)) {
     ExpectRoutesMatchTheKernel(w);
@@ -449,6 +552,19 @@ TEST_P(KvmFailureTest, FailsCleanlyAndRecovers) {
     EXPECT_EQ(gsis, fresh);
   }
 
+  if (c.scenario == Scenario::kRestoreVcpuState) {
+    // The failed restore was put back: the vCPU holds what it held (before the retry below ran,
+    // this was checked on `w` itself; the retry then made it the wanted state).
+    auto now = w.vcpus[0]->state()->SaveState();
+    ASSERT_TRUE(now.has_value());
+    EXPECT_EQ(*now, w.wanted_vcpu) << "the retry restored everything";
+  }
+  if (c.scenario == Scenario::kReadDirtyLog) {
+    // No bit was lost to the failure: the retry saw both pages.
+    ASSERT_FALSE(w.dirty_bits.empty());
+    EXPECT_EQ(w.dirty_bits[0], uint64_t{1} << 3);
+    EXPECT_EQ(w.dirty_bits[3], uint64_t{1} << 8);
+  }
   if (c.scenario == Scenario::kSetCpuid || c.scenario == Scenario::kMpState) {
     // The failed call changed nothing the retry could not set: the table and state are the
     // reference's.

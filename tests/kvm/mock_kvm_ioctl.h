@@ -40,6 +40,8 @@ class MockKvmIoctl : public KvmIoctl {
   MOCK_METHOD(Result<int>, CheckExtension, (int fd, int capability), (override));
   MOCK_METHOD(Result<int>, GetVcpuMmapSize, (int kvm_fd), (override));
   MOCK_METHOD(Status, GetSupportedCpuid, (int kvm_fd, kvm_cpuid2* cpuid), (override));
+  MOCK_METHOD(Status, GetMsrIndexList, (int kvm_fd, kvm_msr_list* list), (override));
+  MOCK_METHOD(Status, GetMsrFeatureIndexList, (int kvm_fd, kvm_msr_list* list), (override));
   MOCK_METHOD(Result<int>, CreateVm, (int kvm_fd, unsigned long type), (override));
   MOCK_METHOD(Status, CreateIrqchip, (int vm_fd), (override));
   MOCK_METHOD(Status, CreatePit2, (int vm_fd, const kvm_pit_config& config), (override));
@@ -52,6 +54,15 @@ class MockKvmIoctl : public KvmIoctl {
   MOCK_METHOD(Status, Irqfd, (int vm_fd, const kvm_irqfd& irqfd), (override));
   MOCK_METHOD(Result<int>, SignalMsi, (int vm_fd, const kvm_msi& msi), (override));
   MOCK_METHOD(Status, Ioeventfd, (int vm_fd, const kvm_ioeventfd& ioeventfd), (override));
+  MOCK_METHOD(Status, GetIrqchip, (int vm_fd, kvm_irqchip* chip), (override));
+  MOCK_METHOD(Status, SetIrqchip, (int vm_fd, const kvm_irqchip& chip), (override));
+  MOCK_METHOD(Status, GetPit2, (int vm_fd, kvm_pit_state2* pit), (override));
+  MOCK_METHOD(Status, SetPit2, (int vm_fd, const kvm_pit_state2& pit), (override));
+  MOCK_METHOD(Status, GetClock, (int vm_fd, kvm_clock_data* clock), (override));
+  MOCK_METHOD(Status, SetClock, (int vm_fd, const kvm_clock_data& clock), (override));
+  MOCK_METHOD(Status, GetDirtyLog, (int vm_fd, const kvm_dirty_log& log), (override));
+  MOCK_METHOD(Status, ClearDirtyLog, (int vm_fd, const kvm_clear_dirty_log& log), (override));
+  MOCK_METHOD(Status, EnableCap, (int vm_fd, const kvm_enable_cap& cap), (override));
   MOCK_METHOD(Result<int>, CreateVcpu, (int vm_fd, unsigned long vcpu_id), (override));
   MOCK_METHOD(Result<kvm_run*>, MapRun, (int vcpu_fd, size_t size), (override));
   MOCK_METHOD(Status, UnmapRun, (kvm_run * run, size_t size), (override));
@@ -68,6 +79,17 @@ class MockKvmIoctl : public KvmIoctl {
   MOCK_METHOD(Status, GetCpuid2, (int vcpu_fd, kvm_cpuid2* cpuid), (override));
   MOCK_METHOD(Status, GetMpState, (int vcpu_fd, kvm_mp_state* state), (override));
   MOCK_METHOD(Status, SetMpState, (int vcpu_fd, const kvm_mp_state& state), (override));
+  MOCK_METHOD(Status, GetXsave, (int vcpu_fd, kvm_xsave* xsave), (override));
+  MOCK_METHOD(Status, GetXsave2, (int vcpu_fd, kvm_xsave* xsave), (override));
+  MOCK_METHOD(Status, SetXsave, (int vcpu_fd, const kvm_xsave& xsave), (override));
+  MOCK_METHOD(Status, GetXcrs, (int vcpu_fd, kvm_xcrs* xcrs), (override));
+  MOCK_METHOD(Status, SetXcrs, (int vcpu_fd, const kvm_xcrs& xcrs), (override));
+  MOCK_METHOD(Status, GetDebugRegs, (int vcpu_fd, kvm_debugregs* regs), (override));
+  MOCK_METHOD(Status, SetDebugRegs, (int vcpu_fd, const kvm_debugregs& regs), (override));
+  MOCK_METHOD(Status, GetLapic, (int vcpu_fd, kvm_lapic_state* lapic), (override));
+  MOCK_METHOD(Status, SetLapic, (int vcpu_fd, const kvm_lapic_state& lapic), (override));
+  MOCK_METHOD(Status, GetVcpuEvents, (int vcpu_fd, kvm_vcpu_events* events), (override));
+  MOCK_METHOD(Status, SetVcpuEvents, (int vcpu_fd, const kvm_vcpu_events& events), (override));
 };
 
 // The values FakeKvm answers with.
@@ -83,6 +105,11 @@ inline constexpr uint32_t kFirstMsiGsi = 24;  // 0-23: IOAPIC pins
 inline constexpr uint32_t kGsiCapacity = kMaxIrqRoutes - 16;
 inline constexpr uint32_t kUsableGsis = kGsiCapacity - kFirstMsiGsi;  // 4056
 inline constexpr uint32_t kIrqchipEntries = 40;
+inline constexpr int kXsave2Size = 8192;  // KVM_CAP_XSAVE2 on the VM fd: an AMX-sized area
+// KVM_GET_MSR_INDEX_LIST / KVM_GET_MSR_FEATURE_INDEX_LIST as the fake answers them.
+inline const std::vector<uint32_t> kFakeMsrIndexList = {0x10, 0x1b, 0x174, 0xc0000080, 0xc0000081,
+                                                        0xc0000082, 0x4b564d00};
+inline const std::vector<uint32_t> kFakeFeatureMsrs = {0x10a, 0x345};
 
 // A zeroed, 4 KiB-aligned stand-in for a vCPU's mmapped struct kvm_run.
 class RunBuffer {
@@ -377,6 +404,41 @@ class FakeKvmState {
     std::lock_guard lock(mu_);
     return resamplers_;
   }
+  // Per-vCPU state the state ioctls read and write (tests may preset it).
+  struct VcpuStateStore {
+    std::vector<uint8_t> xsave = std::vector<uint8_t>(kXsave2Size, 0);
+    kvm_xcrs xcrs{};
+    kvm_debugregs debug{};
+    kvm_lapic_state lapic{};
+    kvm_vcpu_events events{};
+  };
+  VcpuStateStore& vcpu_state(int fd) {
+    std::lock_guard lock(mu_);
+    return vcpu_state_[fd];
+  }
+  kvm_irqchip& irqchip_state(uint32_t chip) { return chips_[chip]; }
+  kvm_pit_state2& pit_state() { return pit_; }
+  kvm_clock_data& clock_state() { return clock_; }
+  // The MSRs KVM_GET/SET_MSRS refuse (the call stops at the first one, as KVM's does).
+  void RefuseMsr(uint32_t index) {
+    std::lock_guard lock(mu_);
+    refused_msrs_.insert(index);
+  }
+  // Marks pages of a memslot dirty (as guest writes would); bits are per slot page.
+  void MarkDirty(uint32_t slot, uint64_t page) {
+    std::lock_guard lock(mu_);
+    auto& bits = dirty_[slot];
+    if (bits.size() <= page / 64) bits.resize(page / 64 + 1, 0);
+    bits[page / 64] |= uint64_t{1} << (page % 64);
+  }
+  bool manual_dirty_protect() {
+    std::lock_guard lock(mu_);
+    return manual_protect_;
+  }
+  std::vector<kvm_clear_dirty_log> clear_calls() {
+    std::lock_guard lock(mu_);
+    return clears_;
+  }
   std::vector<kvm_ioeventfd> ioeventfd_calls() {
     std::lock_guard lock(mu_);
     return ioeventfd_calls_;
@@ -446,6 +508,8 @@ class FakeKvmState {
       slots_.clear();
       irqchip_ = false;
       ioeventfds_.clear();
+      dirty_.clear();
+      manual_protect_ = false;
     }
     if (failed) return *failed;
     return Ok();
@@ -464,6 +528,7 @@ class FakeKvmState {
       case KVM_CAP_IRQ_ROUTING: return kMaxIrqRoutes;
       case KVM_CAP_NR_MEMSLOTS: return kMaxMemslots;
       case KVM_CAP_MAX_VCPUS: return kMaxVcpus;
+      case KVM_CAP_XSAVE2: return kXsave2Size;
       default: return 1;
     }
   }
@@ -479,6 +544,10 @@ class FakeKvmState {
     cpuid->nent = static_cast<uint32_t>(cpuid_.size());
     std::copy(cpuid_.begin(), cpuid_.end(), cpuid->entries);
     return Ok();
+  }
+  Status GetMsrIndexList(int, kvm_msr_list* list) { return MsrList("KVM_GET_MSR_INDEX_LIST", kFakeMsrIndexList, list); }
+  Status GetMsrFeatureIndexList(int, kvm_msr_list* list) {
+    return MsrList("KVM_GET_MSR_FEATURE_INDEX_LIST", kFakeFeatureMsrs, list);
   }
   Result<int> CreateVm(int, unsigned long) {
     std::lock_guard lock(mu_);
@@ -515,6 +584,7 @@ class FakeKvmState {
     memory_calls_.push_back(r);
     if (auto e = Enter("KVM_SET_USER_MEMORY_REGION")) return *e;
     if (r.memory_size == 0) {
+      dirty_.erase(r.slot);  // a deleted slot's log goes with it
       if (slots_.erase(r.slot) == 0) {
         problems_.push_back("deleting memslot " + std::to_string(r.slot) + " that is not set");
       }
@@ -622,6 +692,92 @@ class FakeKvmState {
     ioeventfds_.push_back(k);
     return Ok();
   }
+  Status GetIrqchip(int, kvm_irqchip* chip) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_IRQCHIP")) return *e;
+    if (!irqchip_ || chip->chip_id > 2) return Error::Errno("KVM_GET_IRQCHIP", EINVAL);
+    const uint32_t id = chip->chip_id;
+    *chip = chips_[id];
+    chip->chip_id = id;
+    return Ok();
+  }
+  Status SetIrqchip(int, const kvm_irqchip& chip) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_IRQCHIP")) return *e;
+    if (!irqchip_ || chip.chip_id > 2) return Error::Errno("KVM_SET_IRQCHIP", EINVAL);
+    chips_[chip.chip_id] = chip;
+    return Ok();
+  }
+  Status GetPit2(int, kvm_pit_state2* pit) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_PIT2")) return *e;
+    if (pits_.empty()) return Error::Errno("KVM_GET_PIT2", ENXIO);
+    *pit = pit_;
+    return Ok();
+  }
+  Status SetPit2(int, const kvm_pit_state2& pit) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_PIT2")) return *e;
+    if (pits_.empty()) return Error::Errno("KVM_SET_PIT2", ENXIO);
+    pit_ = pit;
+    return Ok();
+  }
+  Status GetClock(int, kvm_clock_data* clock) { return Get1("KVM_GET_CLOCK", clock_, clock); }
+  Status SetClock(int, const kvm_clock_data& clock) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_CLOCK")) return *e;
+    if (clock.flags & ~uint32_t{KVM_CLOCK_REALTIME}) return Error::Errno("KVM_SET_CLOCK", EINVAL);
+    clock_.clock = clock.clock;
+    return Ok();
+  }
+  // The slot's bits: all of them, cleared unless manual protection is on.
+  Status GetDirtyLog(int, const kvm_dirty_log& log) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_DIRTY_LOG")) return *e;
+    auto slot = slots_.find(log.slot);
+    if (slot == slots_.end() || !(slot->second.flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+      return Error::Errno("KVM_GET_DIRTY_LOG", ENOENT);
+    }
+    const size_t words = (slot->second.memory_size / 4096 + 63) / 64;
+    auto& bits = dirty_[log.slot];
+    bits.resize(std::max(bits.size(), words), 0);
+    std::memcpy(log.dirty_bitmap, bits.data(), words * 8);
+    if (!manual_protect_) std::fill(bits.begin(), bits.end(), 0);
+    return Ok();
+  }
+  Status ClearDirtyLog(int, const kvm_clear_dirty_log& log) {
+    std::lock_guard lock(mu_);
+    clears_.push_back(log);
+    if (auto e = Enter("KVM_CLEAR_DIRTY_LOG")) return *e;
+    auto slot = slots_.find(log.slot);
+    if (!manual_protect_ || slot == slots_.end()) return Error::Errno("KVM_CLEAR_DIRTY_LOG", EINVAL);
+    const uint64_t pages = slot->second.memory_size / 4096;
+    // KVM: first_page a multiple of 64; num_pages too, unless the range ends at the slot's end.
+    if (log.first_page % 64 != 0 || log.first_page + log.num_pages > pages ||
+        (log.num_pages % 64 != 0 && log.first_page + log.num_pages != pages)) {
+      return Error::Errno("KVM_CLEAR_DIRTY_LOG", EINVAL);
+    }
+    auto& bits = dirty_[log.slot];
+    const auto* mask = static_cast<const uint64_t*>(log.dirty_bitmap);
+    for (uint64_t i = 0; i < log.num_pages; ++i) {
+      const uint64_t page = log.first_page + i;
+      if (!((mask[i / 64] >> (i % 64)) & 1) || page / 64 >= bits.size()) continue;
+      bits[page / 64] &= ~(uint64_t{1} << (page % 64));
+    }
+    return Ok();
+  }
+  Status EnableCap(int, const kvm_enable_cap& cap) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_ENABLE_CAP")) return *e;
+    if (cap.cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) {
+      if (cap.args[0] & ~uint64_t{KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}) {
+        return Error::Errno("KVM_ENABLE_CAP", EINVAL);
+      }
+      manual_protect_ = cap.args[0] != 0;
+      return Ok();
+    }
+    return Error::Errno("KVM_ENABLE_CAP", EINVAL);
+  }
   Result<int> CreateVcpu(int, unsigned long id) {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_CREATE_VCPU")) return *e;
@@ -670,7 +826,7 @@ class FakeKvmState {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_GET_MSRS")) return *e;
     msr_calls_.emplace_back(msrs->entries, msrs->entries + msrs->nmsrs);
-    const int n = Processed(msrs->nmsrs);
+    const int n = Processed(msrs->entries, msrs->nmsrs);
     for (int i = 0; i < n; ++i) msrs->entries[i].data = msr_values_[msrs->entries[i].index];
     return n;
   }
@@ -678,7 +834,7 @@ class FakeKvmState {
     std::lock_guard lock(mu_);
     if (auto e = Enter("KVM_SET_MSRS")) return *e;
     msr_calls_.emplace_back(msrs.entries, msrs.entries + msrs.nmsrs);
-    const int n = Processed(msrs.nmsrs);
+    const int n = Processed(msrs.entries, msrs.nmsrs);
     for (int i = 0; i < n; ++i) msr_values_[msrs.entries[i].index] = msrs.entries[i].data;
     return n;
   }
@@ -706,6 +862,60 @@ class FakeKvmState {
       std::memcpy(cpuid->entries, raw.data() + offsetof(kvm_cpuid2, entries),
                   nent * sizeof(kvm_cpuid_entry2));
     }
+    return Ok();
+  }
+  Status GetXsave(int fd, kvm_xsave* x) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_XSAVE")) return *e;
+    std::memcpy(x, vcpu_state_[fd].xsave.data(), sizeof(kvm_xsave));
+    return Ok();
+  }
+  Status GetXsave2(int fd, kvm_xsave* x) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_GET_XSAVE2")) return *e;
+    std::memcpy(x, vcpu_state_[fd].xsave.data(), vcpu_state_[fd].xsave.size());
+    return Ok();
+  }
+  Status SetXsave(int fd, const kvm_xsave& x) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_XSAVE")) return *e;
+    auto& xs = vcpu_state_[fd].xsave;
+    const size_t n = caps_.count(KVM_CAP_XSAVE2) && caps_[KVM_CAP_XSAVE2] == 0 ? 4096 : xs.size();
+    std::memcpy(xs.data(), &x, n);
+    return Ok();
+  }
+  Status GetXcrs(int fd, kvm_xcrs* x) { return Get1("KVM_GET_XCRS", vcpu_state_[fd].xcrs, x); }
+  Status SetXcrs(int fd, const kvm_xcrs& x) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_XCRS")) return *e;
+    if (x.nr_xcrs > KVM_MAX_XCRS || x.flags != 0) return Error::Errno("KVM_SET_XCRS", EINVAL);
+    vcpu_state_[fd].xcrs = x;
+    return Ok();
+  }
+  Status GetDebugRegs(int fd, kvm_debugregs* r) {
+    return Get1("KVM_GET_DEBUGREGS", vcpu_state_[fd].debug, r);
+  }
+  Status SetDebugRegs(int fd, const kvm_debugregs& r) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_DEBUGREGS")) return *e;
+    if (r.flags != 0) return Error::Errno("KVM_SET_DEBUGREGS", EINVAL);
+    vcpu_state_[fd].debug = r;
+    return Ok();
+  }
+  Status GetLapic(int fd, kvm_lapic_state* l) { return Get1("KVM_GET_LAPIC", vcpu_state_[fd].lapic, l); }
+  Status SetLapic(int fd, const kvm_lapic_state& l) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_LAPIC")) return *e;
+    vcpu_state_[fd].lapic = l;
+    return Ok();
+  }
+  Status GetVcpuEvents(int fd, kvm_vcpu_events* ev) {
+    return Get1("KVM_GET_VCPU_EVENTS", vcpu_state_[fd].events, ev);
+  }
+  Status SetVcpuEvents(int fd, const kvm_vcpu_events& ev) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter("KVM_SET_VCPU_EVENTS")) return *e;
+    vcpu_state_[fd].events = ev;
     return Ok();
   }
   Status GetMpState(int fd, kvm_mp_state* state) {
@@ -773,8 +983,28 @@ class FakeKvmState {
   static bool Routed(const RoutingTable& table, uint32_t gsi) {
     return HasMsiEntry(table, gsi) || HasIoapicEntry(table, gsi);
   }
-  int Processed(uint32_t n) const {
-    return msr_limit_ ? std::min(*msr_limit_, static_cast<int>(n)) : static_cast<int>(n);
+  int Processed(const kvm_msr_entry* entries, uint32_t n) const {
+    int limit = msr_limit_ ? std::min(*msr_limit_, static_cast<int>(n)) : static_cast<int>(n);
+    for (int i = 0; i < limit; ++i) {
+      if (refused_msrs_.contains(entries[i].index)) return i;
+    }
+    return limit;
+  }
+  template <typename T>
+  Status Get1(const char* op, const T& from, T* out) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter(op)) return *e;
+    *out = from;
+    return Ok();
+  }
+  Status MsrList(const char* op, const std::vector<uint32_t>& list, kvm_msr_list* out) {
+    std::lock_guard lock(mu_);
+    if (auto e = Enter(op)) return *e;
+    const uint32_t capacity = out->nmsrs;
+    out->nmsrs = static_cast<uint32_t>(list.size());
+    if (capacity < list.size()) return Error::Errno(op, E2BIG);
+    std::copy(list.begin(), list.end(), out->indices);
+    return Ok();
   }
 
   std::mutex mu_;
@@ -820,6 +1050,14 @@ class FakeKvmState {
   std::map<int, uint32_t> mp_states_;
   std::set<int> ran_;                   // vCPU fds that have been through KVM_RUN
   std::map<uint32_t, uint32_t> resamplers_;  // event fd -> resample fd of assigned irqfds
+  std::map<int, VcpuStateStore> vcpu_state_;
+  kvm_irqchip chips_[3]{};
+  kvm_pit_state2 pit_{};
+  kvm_clock_data clock_{};
+  std::set<uint32_t> refused_msrs_;
+  std::map<uint32_t, std::vector<uint64_t>> dirty_;  // slot -> page bits
+  bool manual_protect_ = false;
+  std::vector<kvm_clear_dirty_log> clears_;
   std::map<int, kvm_regs> regs_;
   std::map<int, kvm_sregs> sregs_;
   std::map<int, kvm_fpu> fpu_;
@@ -847,6 +1085,68 @@ class FakeKvm {
     ON_CALL(m, GetVcpuMmapSize(_)).WillByDefault([s](int fd) { return s->GetVcpuMmapSize(fd); });
     ON_CALL(m, GetSupportedCpuid(_, _)).WillByDefault([s](int fd, kvm_cpuid2* c) {
       return s->GetSupportedCpuid(fd, c);
+    });
+    ON_CALL(m, GetMsrIndexList(_, _)).WillByDefault([s](int fd, kvm_msr_list* l) {
+      return s->GetMsrIndexList(fd, l);
+    });
+    ON_CALL(m, GetMsrFeatureIndexList(_, _)).WillByDefault([s](int fd, kvm_msr_list* l) {
+      return s->GetMsrFeatureIndexList(fd, l);
+    });
+    ON_CALL(m, GetIrqchip(_, _)).WillByDefault([s](int fd, kvm_irqchip* c) {
+      return s->GetIrqchip(fd, c);
+    });
+    ON_CALL(m, SetIrqchip(_, _)).WillByDefault([s](int fd, const kvm_irqchip& c) {
+      return s->SetIrqchip(fd, c);
+    });
+    ON_CALL(m, GetPit2(_, _)).WillByDefault([s](int fd, kvm_pit_state2* p) {
+      return s->GetPit2(fd, p);
+    });
+    ON_CALL(m, SetPit2(_, _)).WillByDefault([s](int fd, const kvm_pit_state2& p) {
+      return s->SetPit2(fd, p);
+    });
+    ON_CALL(m, GetClock(_, _)).WillByDefault([s](int fd, kvm_clock_data* c) {
+      return s->GetClock(fd, c);
+    });
+    ON_CALL(m, SetClock(_, _)).WillByDefault([s](int fd, const kvm_clock_data& c) {
+      return s->SetClock(fd, c);
+    });
+    ON_CALL(m, GetDirtyLog(_, _)).WillByDefault([s](int fd, const kvm_dirty_log& l) {
+      return s->GetDirtyLog(fd, l);
+    });
+    ON_CALL(m, ClearDirtyLog(_, _)).WillByDefault([s](int fd, const kvm_clear_dirty_log& l) {
+      return s->ClearDirtyLog(fd, l);
+    });
+    ON_CALL(m, EnableCap(_, _)).WillByDefault([s](int fd, const kvm_enable_cap& c) {
+      return s->EnableCap(fd, c);
+    });
+    ON_CALL(m, GetXsave(_, _)).WillByDefault([s](int fd, kvm_xsave* x) { return s->GetXsave(fd, x); });
+    ON_CALL(m, GetXsave2(_, _)).WillByDefault([s](int fd, kvm_xsave* x) {
+      return s->GetXsave2(fd, x);
+    });
+    ON_CALL(m, SetXsave(_, _)).WillByDefault([s](int fd, const kvm_xsave& x) {
+      return s->SetXsave(fd, x);
+    });
+    ON_CALL(m, GetXcrs(_, _)).WillByDefault([s](int fd, kvm_xcrs* x) { return s->GetXcrs(fd, x); });
+    ON_CALL(m, SetXcrs(_, _)).WillByDefault([s](int fd, const kvm_xcrs& x) {
+      return s->SetXcrs(fd, x);
+    });
+    ON_CALL(m, GetDebugRegs(_, _)).WillByDefault([s](int fd, kvm_debugregs* r) {
+      return s->GetDebugRegs(fd, r);
+    });
+    ON_CALL(m, SetDebugRegs(_, _)).WillByDefault([s](int fd, const kvm_debugregs& r) {
+      return s->SetDebugRegs(fd, r);
+    });
+    ON_CALL(m, GetLapic(_, _)).WillByDefault([s](int fd, kvm_lapic_state* l) {
+      return s->GetLapic(fd, l);
+    });
+    ON_CALL(m, SetLapic(_, _)).WillByDefault([s](int fd, const kvm_lapic_state& l) {
+      return s->SetLapic(fd, l);
+    });
+    ON_CALL(m, GetVcpuEvents(_, _)).WillByDefault([s](int fd, kvm_vcpu_events* e) {
+      return s->GetVcpuEvents(fd, e);
+    });
+    ON_CALL(m, SetVcpuEvents(_, _)).WillByDefault([s](int fd, const kvm_vcpu_events& e) {
+      return s->SetVcpuEvents(fd, e);
     });
     ON_CALL(m, CreateVm(_, _)).WillByDefault([s](int fd, unsigned long t) {
       return s->CreateVm(fd, t);

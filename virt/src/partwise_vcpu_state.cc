@@ -1,5 +1,6 @@
 // PartwiseVcpuState: the one place where a vCPU restore's order, refusals and rollback live.
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "virt/vcpu_state_control.h"
@@ -30,7 +31,7 @@ Result<VcpuState> PartwiseVcpuState::SaveState(std::span<const VcpuStatePart> pa
   return state;
 }
 
-Status PartwiseVcpuState::RestoreState(const VcpuState& state) {
+Status PartwiseVcpuState::RestoreState(const VcpuState& state, RestoreMode mode) {
   constexpr const char* kOp = "VcpuStateControl::RestoreState";
   if (state.backend != backend_name()) {
     return Error::Make(ErrorCode::kInvalidArgument, kOp,
@@ -46,11 +47,22 @@ Status PartwiseVcpuState::RestoreState(const VcpuState& state) {
     }
   }
   // What to put back if a part fails half way.
-  auto before = SaveState(parts);
-  if (!before) return before.error();
+  std::optional<VcpuState> before;
+  if (mode == RestoreMode::kRollBackOnFailure) {
+    auto saved = SaveState(parts);
+    if (!saved) return saved.error();
+    before = std::move(*saved);
+  }
   for (size_t i = 0; i < parts.size(); ++i) {
     Status loaded = LoadPart(parts[i], state);
     if (loaded) continue;
+    if (!before) {
+      Error e = loaded.error();
+      e.detail = std::string("restoring ") + ToString(parts[i]) + " failed" +
+                 (e.detail.empty() ? "" : ": " + e.detail) +
+                 (i == 0 ? "; nothing was restored" : "; the parts before it stay restored");
+      return e;
+    }
     std::string undo = "the parts before it were put back";
     // In restore order again, the failed part too (it may have changed half).
     for (size_t j = 0; j <= i; ++j) {

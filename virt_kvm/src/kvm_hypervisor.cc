@@ -1,6 +1,7 @@
 // KvmHypervisor: opening /dev/kvm, capability checks, probing and partition creation.
 #include "virt/kvm/kvm_hypervisor.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -40,6 +41,24 @@ Result<Cpuid> ReadSupportedCpuid(KvmIoctl& ioctl, int kvm_fd) {
   return Error::Make(ErrorCode::kNative, "KVM_GET_SUPPORTED_CPUID", "more than 4096 entries");
 }
 
+// One KVM_GET_MSR_*INDEX_LIST: asked with room for 256, again with the count KVM gives on E2BIG.
+Result<std::vector<uint32_t>> ReadMsrList(KvmIoctl& ioctl, int kvm_fd, bool features) {
+  uint32_t capacity = 256;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<uint32_t> buf(1 + capacity);
+    auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
+    list->nmsrs = capacity;
+    Status got = features ? ioctl.GetMsrFeatureIndexList(kvm_fd, list)
+                          : ioctl.GetMsrIndexList(kvm_fd, list);
+    if (got) return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+    if (got.error().native_code != E2BIG || list->nmsrs <= capacity) return got.error();
+    capacity = list->nmsrs;
+  }
+  return Error::Make(ErrorCode::kNative, features ? "KVM_GET_MSR_FEATURE_INDEX_LIST"
+                                                  : "KVM_GET_MSR_INDEX_LIST",
+                     "the list grew between two calls");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<KvmIoctl> ioctl,
@@ -73,8 +92,9 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
   auto mp_state = ioctl->CheckExtension(kvm.get(), KVM_CAP_MP_STATE);
   auto ioeventfd = ioctl->CheckExtension(kvm.get(), KVM_CAP_IOEVENTFD);
   auto any_length = ioctl->CheckExtension(kvm.get(), KVM_CAP_IOEVENTFD_ANY_LENGTH);
+  auto manual_dirty = ioctl->CheckExtension(kvm.get(), KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
   for (const Result<int>* r : {&routes, &memslots, &max_vcpus, &idmap, &pit2, &resample,
-                               &mp_state, &ioeventfd, &any_length}) {
+                               &mp_state, &ioeventfd, &any_length, &manual_dirty}) {
     if (!*r) return r->error();
   }
   // KVM_CAP_IRQ_ROUTING answers 1 on old kernels and KVM_MAX_IRQ_ROUTES (4096) on new ones.
@@ -87,6 +107,7 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
   caps.mp_state = *mp_state > 0;
   caps.ioeventfd = *ioeventfd > 0;
   caps.ioeventfd_any_length = *any_length > 0;
+  caps.manual_dirty_log = (*manual_dirty & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0;
 
   auto mmap_size = ioctl->GetVcpuMmapSize(kvm.get());
   if (!mmap_size) return mmap_size.error();
@@ -98,10 +119,22 @@ Result<std::unique_ptr<KvmHypervisor>> KvmHypervisor::Create(std::shared_ptr<Kvm
 
   auto cpuid = ReadSupportedCpuid(*ioctl, kvm.get());
   if (!cpuid) return cpuid.error();
+  auto msrs = ReadMsrList(*ioctl, kvm.get(), /*features=*/false);
+  if (!msrs) return msrs.error();
+  auto feature_msrs = ReadMsrList(*ioctl, kvm.get(), /*features=*/true);
+  if (!feature_msrs) return feature_msrs.error();
+  std::vector<uint32_t> saveable;
+  for (const std::vector<uint32_t>* list : {&*msrs, &*feature_msrs}) {
+    for (uint32_t index : *list) {
+      if (index != 0x10 && std::find(saveable.begin(), saveable.end(), index) == saveable.end()) {
+        saveable.push_back(index);
+      }
+    }
+  }
 
   const int fd = kvm.release();
-  return std::unique_ptr<KvmHypervisor>(
-      new KvmHypervisor(std::move(ioctl), fd, caps, std::move(*cpuid)));
+  return std::unique_ptr<KvmHypervisor>(new KvmHypervisor(std::move(ioctl), fd, caps,
+                                                          std::move(*cpuid), std::move(saveable)));
 }
 
 Availability KvmHypervisor::Probe(std::shared_ptr<KvmIoctl> ioctl, std::string device) {
@@ -125,8 +158,12 @@ Availability KvmHypervisor::Probe(std::shared_ptr<KvmIoctl> ioctl, std::string d
 }
 
 KvmHypervisor::KvmHypervisor(std::shared_ptr<KvmIoctl> ioctl, int kvm_fd, KvmHostCaps caps,
-                             Cpuid cpuid)
-    : ioctl_(std::move(ioctl)), kvm_fd_(kvm_fd), caps_(caps), supported_cpuid_(std::move(cpuid)) {}
+                             Cpuid cpuid, std::vector<uint32_t> saveable_msrs)
+    : ioctl_(std::move(ioctl)),
+      kvm_fd_(kvm_fd),
+      caps_(caps),
+      supported_cpuid_(std::move(cpuid)),
+      saveable_msrs_(std::make_shared<const std::vector<uint32_t>>(std::move(saveable_msrs))) {}
 
 KvmHypervisor::~KvmHypervisor() { (void)ioctl_->Close(kvm_fd_); }
 
@@ -164,7 +201,23 @@ Result<std::unique_ptr<Partition>> KvmHypervisor::CreatePartition(const Partitio
     pit.flags = KVM_PIT_SPEAKER_DUMMY;
     if (Status s = ioctl_->CreatePit2(vm.get(), pit); !s) return s.error();
   }
-  return KvmPartition::Create(ioctl_, std::move(vm), config, caps_, supported_cpuid_);
+  KvmVcpuConfig vcpus;
+  vcpus.mmap_size = caps_.vcpu_mmap_size;
+  vcpus.mp_state = caps_.mp_state;
+  vcpus.saveable_msrs = saveable_msrs_;
+  // KVM_CAP_XSAVE2 answers on the VM fd: the area size (>= 4 KiB) with KVM_GET_XSAVE2, else 0.
+  auto xsave2 = ioctl_->CheckExtension(vm.get(), KVM_CAP_XSAVE2);
+  if (!xsave2) return xsave2.error();
+  if (*xsave2 >= static_cast<int>(sizeof(kvm_xsave))) vcpus.xsave2_size = static_cast<uint32_t>(*xsave2);
+  if (caps_.manual_dirty_log) {
+    // Reads then clear only the pages they return (KVM_CLEAR_DIRTY_LOG), instead of KVM clearing
+    // a whole slot at every KVM_GET_DIRTY_LOG.
+    kvm_enable_cap cap{};
+    cap.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+    cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+    if (Status s = ioctl_->EnableCap(vm.get(), cap); !s) return s.error();
+  }
+  return KvmPartition::Create(ioctl_, std::move(vm), config, caps_, supported_cpuid_, vcpus);
 }
 
 BackendInfo KvmBackendInfo() {

@@ -12,13 +12,16 @@ namespace virt::kvm {
 Result<std::unique_ptr<Partition>> KvmPartition::Create(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
                                                         const PartitionConfig& config,
                                                         const KvmHostCaps& caps,
-                                                        const Cpuid& cpuid) {
-  std::unique_ptr<KvmPartition> p(new KvmPartition(ioctl, std::move(vm), config, caps, cpuid));
+                                                        const Cpuid& cpuid,
+                                                        const KvmVcpuConfig& vcpus) {
+  std::unique_ptr<KvmPartition> p(
+      new KvmPartition(ioctl, std::move(vm), config, caps, cpuid, vcpus));
   if (config.irqchip) {
     auto irqfd = CreateKvmIrqFd(ioctl, p->vm_.get(), caps.max_irq_routes);
     if (!irqfd) return irqfd.error();
     p->irqfd_ = std::move(*irqfd);
     p->irq_lines_ = std::make_unique<KvmIrqLines>(ioctl, p->vm_.get(), caps.irqfd_resample);
+    p->state_ = KvmPartitionState(ioctl, p->vm_.get(), p->irqfd_.get(), config.pit);
   }
   if (caps.ioeventfd) {
     p->doorbells_ = KernelDoorbells::Create(std::make_unique<KvmDoorbellOps>(ioctl, p->vm_.get()),
@@ -29,15 +32,22 @@ Result<std::unique_ptr<Partition>> KvmPartition::Create(std::shared_ptr<KvmIoctl
 
 KvmPartition::KvmPartition(std::shared_ptr<KvmIoctl> ioctl, KvmFd vm,
                            const PartitionConfig& config, const KvmHostCaps& caps,
-                           const Cpuid& cpuid)
+                           const Cpuid& cpuid, const KvmVcpuConfig& vcpus)
     : ioctl_(std::move(ioctl)),
       vm_(std::move(vm)),
       config_(config),
       caps_(caps),
       cpuid_(cpuid),
+      vcpu_config_(vcpus),
       memory_(static_cast<uint32_t>(caps.max_memslots), "KvmPartition::MapMemory",
               "KvmPartition::UnmapMemory"),
-      vcpu_created_(config.vcpu_count, false) {}
+      vcpu_created_(config.vcpu_count, false),
+      dirty_log_(ioctl_, vm_.get(), caps.manual_dirty_log,
+                 [this](uint64_t address, uint64_t size) {
+                   std::lock_guard lock(memory_mu_);
+                   return memory_.FindContaining(address, size, "DirtyLog::ReadAndClear");
+                 }),
+      state_(ioctl_, vm_.get(), nullptr, false) {}
 
 KvmPartition::~KvmPartition() {
   // Closing the VM fd drops every irqfd in one go; deassigning them one by one would cost a
@@ -60,6 +70,7 @@ Status KvmPartition::MapMemory(const MemoryRegion& region) {
   r.userspace_addr = mapping->host_address;
   if (Status s = ioctl_->SetUserMemoryRegion(vm_.get(), r); !s) return s;
   memory_.CommitMap(*mapping);
+  dirty_log_.Forget(mapping->slot);  // a reused slot starts with a clean log
   return Ok();
 }
 
@@ -73,6 +84,7 @@ Status KvmPartition::UnmapMemory(uint64_t guest_address, uint64_t size) {
   r.memory_size = 0;  // deletes the slot
   if (Status s = ioctl_->SetUserMemoryRegion(vm_.get(), r); !s) return s;
   memory_.CommitUnmap(*mapping);
+  dirty_log_.Forget(mapping->slot);
   return Ok();
 }
 
@@ -89,8 +101,7 @@ Result<std::unique_ptr<Vcpu>> KvmPartition::CreateVcpu(uint32_t index) {
   }
   Cpuid cpuid = cpuid_;
   cpuid.SetApicId(index);
-  auto vcpu = KvmVcpu::Create(ioctl_, vm_.get(), index, caps_.vcpu_mmap_size, cpuid,
-                              caps_.mp_state);
+  auto vcpu = KvmVcpu::Create(ioctl_, vm_.get(), index, vcpu_config_, cpuid);
   if (!vcpu) return vcpu.error();
   vcpu_created_[index] = true;
   return std::unique_ptr<Vcpu>(std::move(*vcpu));

@@ -28,15 +28,14 @@ void InstallKickHandler() {
 int KvmVcpu::KickSignal() { return SIGRTMIN + 3; }
 
 Result<std::unique_ptr<KvmVcpu>> KvmVcpu::Create(std::shared_ptr<KvmIoctl> ioctl, int vm_fd,
-                                                 uint32_t index, int mmap_size,
-                                                 const Cpuid& cpuid, bool mp_state) {
+                                                 uint32_t index, const KvmVcpuConfig& config,
+                                                 const Cpuid& cpuid) {
   auto fd = ioctl->CreateVcpu(vm_fd, index);
   if (!fd) return fd.error();
   KvmFd vcpu(ioctl, *fd);
-  auto run = ioctl->MapRun(vcpu.get(), static_cast<size_t>(mmap_size));
+  auto run = ioctl->MapRun(vcpu.get(), static_cast<size_t>(config.mmap_size));
   if (!run) return run.error();
-  std::unique_ptr<KvmVcpu> out(new KvmVcpu(ioctl, std::move(vcpu), *run,
-                                           static_cast<size_t>(mmap_size), index, mp_state));
+  std::unique_ptr<KvmVcpu> out(new KvmVcpu(ioctl, std::move(vcpu), *run, index, config));
   if (!cpuid.empty()) {
     if (Status s = out->SetCpuid(cpuid); !s) return s.error();
   }
@@ -44,14 +43,15 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::Create(std::shared_ptr<KvmIoctl> ioctl
   return out;
 }
 
-KvmVcpu::KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, size_t run_size,
-                 uint32_t index, bool mp_state)
+KvmVcpu::KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, uint32_t index,
+                 const KvmVcpuConfig& config)
     : ioctl_(std::move(ioctl)),
       fd_(std::move(fd)),
       run_(run),
-      run_size_(run_size),
+      run_size_(static_cast<size_t>(config.mmap_size)),
       index_(index),
-      mp_state_supported_(mp_state) {}
+      config_(config),
+      msrs_(config.saveable_msrs ? *config.saveable_msrs : std::vector<uint32_t>{}) {}
 
 KvmVcpu::~KvmVcpu() { (void)ioctl_->UnmapRun(run_, run_size_); }
 

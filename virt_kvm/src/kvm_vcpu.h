@@ -11,17 +11,29 @@
 #include "kvm_fd.h"
 #include "virt/cpuid.h"
 #include "virt/vcpu.h"
+#include "virt/vcpu_state_control.h"
 
 namespace virt::kvm {
 
-class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState {
+// What a partition knows that its vCPUs need.
+struct KvmVcpuConfig {
+  int mmap_size = 0;        // KVM_GET_VCPU_MMAP_SIZE
+  bool mp_state = false;    // KVM_CAP_MP_STATE
+  // KVM_CAP_XSAVE2 on the VM fd: the XSAVE area size for KVM_GET_XSAVE2 (0: KVM_GET_XSAVE with
+  // 4 KiB, an older kernel).
+  uint32_t xsave2_size = 0;
+  // The MSRs a state save reads (KVM_GET_MSR_INDEX_LIST plus the feature MSRs, without the TSC,
+  // which is its own part); shared by every vCPU of the partition.
+  std::shared_ptr<const std::vector<uint32_t>> saveable_msrs;
+};
+
+class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState, public PartwiseVcpuState {
  public:
   // KVM_CREATE_VCPU, mmap of kvm_run, KVM_SET_CPUID2 with `cpuid` (the partition's default for
-  // this index; skipped when empty). `mp_state`: the host has KVM_CAP_MP_STATE. Everything is
-  // released again on failure.
+  // this index; skipped when empty). Everything is released again on failure.
   static Result<std::unique_ptr<KvmVcpu>> Create(std::shared_ptr<KvmIoctl> ioctl, int vm_fd,
-                                                 uint32_t index, int mmap_size,
-                                                 const Cpuid& cpuid, bool mp_state);
+                                                 uint32_t index, const KvmVcpuConfig& config,
+                                                 const Cpuid& cpuid);
   ~KvmVcpu() override;
 
   uint32_t index() const override { return index_; }
@@ -39,7 +51,8 @@ class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState {
   Status GetMsrs(std::span<MsrEntry> msrs) override;
   Status SetMsrs(std::span<const MsrEntry> msrs) override;
   VcpuCpuid* cpuid() override { return this; }
-  VcpuMpState* mp_state() override { return mp_state_supported_ ? this : nullptr; }
+  VcpuMpState* mp_state() override { return config_.mp_state ? this : nullptr; }
+  VcpuStateControl* state() override { return this; }
 
   // VcpuCpuid. KVM_GET_CPUID2 (capacity 256 entries, KVM's maximum).
   Result<Cpuid> GetCpuid() override;
@@ -54,6 +67,14 @@ class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState {
   Result<MpState> GetMpState() override;
   Status SetMpState(MpState state) override;
 
+  // VcpuStateControl: every part. CPUID (KVM_GET/SET_CPUID2; a restore of the table the vCPU
+  // already has is a no-op, so a vCPU that has run accepts its own state back), the saveable
+  // MSRs (KVM_GET/SET_MSRS; an MSR this vCPU refuses on save is left out of its list from then
+  // on), KVM_GET/SET_SREGS and _REGS, _XCRS, XSAVE (KVM_GET_XSAVE2 with KVM_CAP_XSAVE2's size,
+  // else KVM_GET_XSAVE; KVM_SET_XSAVE), _DEBUGREGS, _MP_STATE, _LAPIC (1 KiB), _VCPU_EVENTS
+  // (NMI, SIPI vector, interrupt shadow and SMM fields valid), and the TSC (MSR 0x10, last).
+  std::span<const VcpuStatePart> supported_parts() const override;
+
   // The signal used to kick a vCPU thread out of KVM_RUN (SIGRTMIN + 3 by default; its handler
   // does nothing). A VMM that uses that signal itself must not block it on vCPU threads.
   static int KickSignal();
@@ -61,18 +82,26 @@ class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState {
  private:
   enum class Pending : uint8_t { kNone, kIoIn, kMmioRead };
 
-  KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, size_t run_size,
-          uint32_t index, bool mp_state);
+  KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, uint32_t index,
+          const KvmVcpuConfig& config);
+
+  std::string_view backend_name() const override { return "kvm"; }
+  Status SavePart(VcpuStatePart part, VcpuState& into) override;
+  Status LoadPart(VcpuStatePart part, const VcpuState& from) override;
+  Status SaveMsrs(VcpuState& into);
+  Status SaveXsave(VcpuState& into);
+  Status LoadXsave(const std::vector<uint8_t>& bytes);
   VcpuExit Decode();
 
   std::shared_ptr<KvmIoctl> ioctl_;
   KvmFd fd_;
   kvm_run* run_;
-  size_t run_size_;
+  size_t run_size_;  // config_.mmap_size
   uint32_t index_;
   Pending pending_ = Pending::kNone;
   bool entered_ = false;  // KVM_RUN was called once: CPUID is frozen (run thread only)
-  const bool mp_state_supported_;
+  const KvmVcpuConfig config_;
+  std::vector<uint32_t> msrs_;  // the saveable MSRs this vCPU accepts (state calls only)
 
   std::mutex kick_mu_;
   bool cancel_requested_ = false;  // guarded by kick_mu_, set together with immediate_exit

@@ -50,6 +50,13 @@ class SystemKvmIoctl final : public KvmIoctl {
   Status GetSupportedCpuid(int kvm_fd, kvm_cpuid2* cpuid) override {
     return Check(Call("KVM_GET_SUPPORTED_CPUID", kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid));
   }
+  Status GetMsrIndexList(int kvm_fd, kvm_msr_list* list) override {
+    return Check(Call("KVM_GET_MSR_INDEX_LIST", kvm_fd, KVM_GET_MSR_INDEX_LIST, list));
+  }
+  Status GetMsrFeatureIndexList(int kvm_fd, kvm_msr_list* list) override {
+    return Check(Call("KVM_GET_MSR_FEATURE_INDEX_LIST", kvm_fd, KVM_GET_MSR_FEATURE_INDEX_LIST,
+                      list));
+  }
   Result<int> CreateVm(int kvm_fd, unsigned long type) override {
     return Call("KVM_CREATE_VM", kvm_fd, KVM_CREATE_VM, reinterpret_cast<const void*>(type));
   }
@@ -83,6 +90,33 @@ class SystemKvmIoctl final : public KvmIoctl {
   }
   Status Ioeventfd(int vm_fd, const kvm_ioeventfd& ioeventfd) override {
     return Check(Call("KVM_IOEVENTFD", vm_fd, KVM_IOEVENTFD, &ioeventfd));
+  }
+  Status GetIrqchip(int vm_fd, kvm_irqchip* chip) override {
+    return Check(Call("KVM_GET_IRQCHIP", vm_fd, KVM_GET_IRQCHIP, chip));
+  }
+  Status SetIrqchip(int vm_fd, const kvm_irqchip& chip) override {
+    return Check(Call("KVM_SET_IRQCHIP", vm_fd, KVM_SET_IRQCHIP, &chip));
+  }
+  Status GetPit2(int vm_fd, kvm_pit_state2* pit) override {
+    return Check(Call("KVM_GET_PIT2", vm_fd, KVM_GET_PIT2, pit));
+  }
+  Status SetPit2(int vm_fd, const kvm_pit_state2& pit) override {
+    return Check(Call("KVM_SET_PIT2", vm_fd, KVM_SET_PIT2, &pit));
+  }
+  Status GetClock(int vm_fd, kvm_clock_data* clock) override {
+    return Check(Call("KVM_GET_CLOCK", vm_fd, KVM_GET_CLOCK, clock));
+  }
+  Status SetClock(int vm_fd, const kvm_clock_data& clock) override {
+    return Check(Call("KVM_SET_CLOCK", vm_fd, KVM_SET_CLOCK, &clock));
+  }
+  Status GetDirtyLog(int vm_fd, const kvm_dirty_log& log) override {
+    return Check(Call("KVM_GET_DIRTY_LOG", vm_fd, KVM_GET_DIRTY_LOG, &log));
+  }
+  Status ClearDirtyLog(int vm_fd, const kvm_clear_dirty_log& log) override {
+    return Check(Call("KVM_CLEAR_DIRTY_LOG", vm_fd, KVM_CLEAR_DIRTY_LOG, &log));
+  }
+  Status EnableCap(int vm_fd, const kvm_enable_cap& cap) override {
+    return Check(Call("KVM_ENABLE_CAP", vm_fd, KVM_ENABLE_CAP, &cap));
   }
   Result<int> CreateVcpu(int vm_fd, unsigned long vcpu_id) override {
     return Call("KVM_CREATE_VCPU", vm_fd, KVM_CREATE_VCPU, reinterpret_cast<const void*>(vcpu_id));
@@ -134,6 +168,39 @@ class SystemKvmIoctl final : public KvmIoctl {
   }
   Status SetMpState(int vcpu_fd, const kvm_mp_state& state) override {
     return Check(Call("KVM_SET_MP_STATE", vcpu_fd, KVM_SET_MP_STATE, &state));
+  }
+  Status GetXsave(int vcpu_fd, kvm_xsave* xsave) override {
+    return Check(Call("KVM_GET_XSAVE", vcpu_fd, KVM_GET_XSAVE, xsave));
+  }
+  Status GetXsave2(int vcpu_fd, kvm_xsave* xsave) override {
+    return Check(Call("KVM_GET_XSAVE2", vcpu_fd, KVM_GET_XSAVE2, xsave));
+  }
+  Status SetXsave(int vcpu_fd, const kvm_xsave& xsave) override {
+    return Check(Call("KVM_SET_XSAVE", vcpu_fd, KVM_SET_XSAVE, &xsave));
+  }
+  Status GetXcrs(int vcpu_fd, kvm_xcrs* xcrs) override {
+    return Check(Call("KVM_GET_XCRS", vcpu_fd, KVM_GET_XCRS, xcrs));
+  }
+  Status SetXcrs(int vcpu_fd, const kvm_xcrs& xcrs) override {
+    return Check(Call("KVM_SET_XCRS", vcpu_fd, KVM_SET_XCRS, &xcrs));
+  }
+  Status GetDebugRegs(int vcpu_fd, kvm_debugregs* regs) override {
+    return Check(Call("KVM_GET_DEBUGREGS", vcpu_fd, KVM_GET_DEBUGREGS, regs));
+  }
+  Status SetDebugRegs(int vcpu_fd, const kvm_debugregs& regs) override {
+    return Check(Call("KVM_SET_DEBUGREGS", vcpu_fd, KVM_SET_DEBUGREGS, &regs));
+  }
+  Status GetLapic(int vcpu_fd, kvm_lapic_state* lapic) override {
+    return Check(Call("KVM_GET_LAPIC", vcpu_fd, KVM_GET_LAPIC, lapic));
+  }
+  Status SetLapic(int vcpu_fd, const kvm_lapic_state& lapic) override {
+    return Check(Call("KVM_SET_LAPIC", vcpu_fd, KVM_SET_LAPIC, &lapic));
+  }
+  Status GetVcpuEvents(int vcpu_fd, kvm_vcpu_events* events) override {
+    return Check(Call("KVM_GET_VCPU_EVENTS", vcpu_fd, KVM_GET_VCPU_EVENTS, events));
+  }
+  Status SetVcpuEvents(int vcpu_fd, const kvm_vcpu_events& events) override {
+    return Check(Call("KVM_SET_VCPU_EVENTS", vcpu_fd, KVM_SET_VCPU_EVENTS, &events));
   }
 };
 

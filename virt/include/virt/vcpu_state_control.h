@@ -9,6 +9,16 @@
 
 namespace virt {
 
+// What RestoreState does when a part fails half way.
+enum class RestoreMode {
+  // Puts the parts already restored back from a save taken first (costs one save of the parts).
+  kRollBackOnFailure,
+  // Stops at the failed part and says which it was; the parts before it stay restored. For a
+  // fresh vCPU that the VMM discards when its restore fails (a snapshot or migration target):
+  // no extra save, so the restore costs exactly the hypervisor's set calls.
+  kStopOnFailure,
+};
+
 // Saves and restores a vCPU's state, whole or part by part. Called from the vCPU's own thread
 // while it is not in Run (stop it with Cancel first). Every backend's restore goes through
 // PartwiseVcpuState, so the order (kVcpuRestoreOrder), the refusals and the rollback are the
@@ -27,9 +37,13 @@ class VcpuStateControl {
   // Restores the parts `state` holds, in kVcpuRestoreOrder. Refused before anything changes:
   // kInvalidArgument when state.backend names another backend, kUnavailable naming the first
   // part present that this backend cannot restore (a state is never partly dropped). When a
-  // part fails, the parts already restored are put back from a save taken first, and the error
-  // (the failed call's code) says which part failed and whether putting back succeeded.
-  virtual Status RestoreState(const VcpuState& state) = 0;
+  // part fails, the error (the failed call's code) says which part failed; with
+  // kRollBackOnFailure the parts already restored are put back from a save taken first and the
+  // error also says whether putting back succeeded.
+  virtual Status RestoreState(const VcpuState& state, RestoreMode mode) = 0;
+  Status RestoreState(const VcpuState& state) {
+    return RestoreState(state, RestoreMode::kRollBackOnFailure);
+  }
 };
 
 // The shared implementation: a backend supplies one save and one load per part; ordering,
@@ -37,7 +51,8 @@ class VcpuStateControl {
 class PartwiseVcpuState : public VcpuStateControl {
  public:
   Result<VcpuState> SaveState(std::span<const VcpuStatePart> parts = {}) override;
-  Status RestoreState(const VcpuState& state) override;
+  using VcpuStateControl::RestoreState;
+  Status RestoreState(const VcpuState& state, RestoreMode mode) override;
 
  protected:
   // Hypervisor::name() of the backend.

@@ -32,6 +32,11 @@ class KvmIoctl {
   virtual Result<int> GetVcpuMmapSize(int kvm_fd) = 0;
   // KVM_GET_SUPPORTED_CPUID on the /dev/kvm fd; cpuid->nent is the capacity on entry.
   virtual Status GetSupportedCpuid(int kvm_fd, kvm_cpuid2* cpuid) = 0;
+  // KVM_GET_MSR_INDEX_LIST on the /dev/kvm fd (the MSRs KVM saves and restores);
+  // list->nmsrs is the capacity on entry (E2BIG with the needed count when too small).
+  virtual Status GetMsrIndexList(int kvm_fd, kvm_msr_list* list) = 0;
+  // KVM_GET_MSR_FEATURE_INDEX_LIST on the /dev/kvm fd (feature MSRs), the same way.
+  virtual Status GetMsrFeatureIndexList(int kvm_fd, kvm_msr_list* list) = 0;
 
   // KVM_CREATE_VM -> the VM fd.
   virtual Result<int> CreateVm(int kvm_fd, unsigned long type) = 0;
@@ -55,6 +60,22 @@ class KvmIoctl {
   virtual Result<int> SignalMsi(int vm_fd, const kvm_msi& msi) = 0;
   // KVM_IOEVENTFD: assign or deassign an eventfd to a PIO/MMIO address.
   virtual Status Ioeventfd(int vm_fd, const kvm_ioeventfd& ioeventfd) = 0;
+  // KVM_GET_IRQCHIP / KVM_SET_IRQCHIP: one of the PIC master (0), PIC slave (1), IOAPIC (2).
+  virtual Status GetIrqchip(int vm_fd, kvm_irqchip* chip) = 0;
+  virtual Status SetIrqchip(int vm_fd, const kvm_irqchip& chip) = 0;
+  // KVM_GET_PIT2 / KVM_SET_PIT2.
+  virtual Status GetPit2(int vm_fd, kvm_pit_state2* pit) = 0;
+  virtual Status SetPit2(int vm_fd, const kvm_pit_state2& pit) = 0;
+  // KVM_GET_CLOCK / KVM_SET_CLOCK (kvmclock).
+  virtual Status GetClock(int vm_fd, kvm_clock_data* clock) = 0;
+  virtual Status SetClock(int vm_fd, const kvm_clock_data& clock) = 0;
+  // KVM_GET_DIRTY_LOG: the slot's bitmap into log.dirty_bitmap (cleared by KVM unless manual
+  // protection is on).
+  virtual Status GetDirtyLog(int vm_fd, const kvm_dirty_log& log) = 0;
+  // KVM_CLEAR_DIRTY_LOG: clears (and re-protects) the pages whose bits are set.
+  virtual Status ClearDirtyLog(int vm_fd, const kvm_clear_dirty_log& log) = 0;
+  // KVM_ENABLE_CAP on the VM fd.
+  virtual Status EnableCap(int vm_fd, const kvm_enable_cap& cap) = 0;
 
   // KVM_CREATE_VCPU -> the vCPU fd.
   virtual Result<int> CreateVcpu(int vm_fd, unsigned long vcpu_id) = 0;
@@ -83,6 +104,23 @@ class KvmIoctl {
   // KVM_GET_MP_STATE / KVM_SET_MP_STATE.
   virtual Status GetMpState(int vcpu_fd, kvm_mp_state* state) = 0;
   virtual Status SetMpState(int vcpu_fd, const kvm_mp_state& state) = 0;
+  // KVM_GET_XSAVE (4 KiB) / KVM_GET_XSAVE2 (KVM_CAP_XSAVE2's size, the buffer behind `xsave`
+  // must be that large) / KVM_SET_XSAVE (reads as many bytes as KVM_CAP_XSAVE2 says).
+  virtual Status GetXsave(int vcpu_fd, kvm_xsave* xsave) = 0;
+  virtual Status GetXsave2(int vcpu_fd, kvm_xsave* xsave) = 0;
+  virtual Status SetXsave(int vcpu_fd, const kvm_xsave& xsave) = 0;
+  // KVM_GET_XCRS / KVM_SET_XCRS.
+  virtual Status GetXcrs(int vcpu_fd, kvm_xcrs* xcrs) = 0;
+  virtual Status SetXcrs(int vcpu_fd, const kvm_xcrs& xcrs) = 0;
+  // KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS.
+  virtual Status GetDebugRegs(int vcpu_fd, kvm_debugregs* regs) = 0;
+  virtual Status SetDebugRegs(int vcpu_fd, const kvm_debugregs& regs) = 0;
+  // KVM_GET_LAPIC / KVM_SET_LAPIC (the 1 KiB register page).
+  virtual Status GetLapic(int vcpu_fd, kvm_lapic_state* lapic) = 0;
+  virtual Status SetLapic(int vcpu_fd, const kvm_lapic_state& lapic) = 0;
+  // KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS.
+  virtual Status GetVcpuEvents(int vcpu_fd, kvm_vcpu_events* events) = 0;
+  virtual Status SetVcpuEvents(int vcpu_fd, const kvm_vcpu_events& events) = 0;
 };
 
 // The real implementation: ioctl(2), open(2), mmap(2). Stateless and thread-safe.

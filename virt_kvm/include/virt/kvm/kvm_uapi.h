@@ -43,6 +43,20 @@ static_assert(KVM_IRQFD_FLAG_DEASSIGN == 1 && KVM_IRQFD_FLAG_RESAMPLE == 2);
 static_assert(sizeof(kvm_ioeventfd) == 64 && KVM_IOEVENTFD == 0x4040ae79);
 static_assert(offsetof(kvm_ioeventfd, addr) == 8 && offsetof(kvm_ioeventfd, len) == 16 &&
               offsetof(kvm_ioeventfd, fd) == 20 && offsetof(kvm_ioeventfd, flags) == 24);
+static_assert(sizeof(kvm_msr_list) == 4 && KVM_GET_MSR_INDEX_LIST == 0xc004ae02 &&
+              KVM_GET_MSR_FEATURE_INDEX_LIST == 0xc004ae0a);
+static_assert(sizeof(kvm_xsave) == 4096 && KVM_GET_XSAVE == 0x9000aea4 &&
+              KVM_GET_XSAVE2 == 0x9000aecf && KVM_SET_XSAVE == 0x5000aea5);
+static_assert(sizeof(kvm_xcrs) == 392 && KVM_GET_XCRS == 0x8188aea6 && KVM_SET_XCRS == 0x4188aea7);
+static_assert(sizeof(kvm_debugregs) == 128 && KVM_GET_DEBUGREGS == 0x8080aea1);
+static_assert(sizeof(kvm_lapic_state) == 1024 && KVM_GET_LAPIC == 0x8400ae8e);
+static_assert(sizeof(kvm_vcpu_events) == 64 && KVM_GET_VCPU_EVENTS == 0x8040ae9f);
+static_assert(sizeof(kvm_irqchip) == 520 && KVM_GET_IRQCHIP == 0xc208ae62);
+static_assert(sizeof(kvm_pit_state2) == 112 && KVM_GET_PIT2 == 0x8070ae9f);
+static_assert(sizeof(kvm_clock_data) == 48 && KVM_GET_CLOCK == 0x8030ae7c);
+static_assert(sizeof(kvm_dirty_log) == 16 && KVM_GET_DIRTY_LOG == 0x4010ae42);
+static_assert(sizeof(kvm_clear_dirty_log) == 24 && KVM_CLEAR_DIRTY_LOG == 0xc018aec0);
+static_assert(sizeof(kvm_enable_cap) == 104 && KVM_ENABLE_CAP == 0x4068aea3);
 static_assert(KVM_IOEVENTFD_FLAG_DATAMATCH == 1 && KVM_IOEVENTFD_FLAG_PIO == 2 &&
               KVM_IOEVENTFD_FLAG_DEASSIGN == 4);
 

@@ -1,0 +1,269 @@
+// KvmVcpu state parts: each VcpuStatePart to and from its KVM ioctl (PartwiseVcpuState does
+// the order, refusals and rollback).
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kvm_vcpu.h"
+
+namespace virt::kvm {
+namespace {
+
+constexpr uint32_t kTscMsr = 0x10;
+constexpr size_t kLegacyXsaveSize = sizeof(kvm_xsave);  // 4 KiB
+
+constexpr VcpuStatePart kAllParts[] = {
+    VcpuStatePart::kCpuid,          VcpuStatePart::kMsrs,    VcpuStatePart::kSpecialRegisters,
+    VcpuStatePart::kRegisters,      VcpuStatePart::kXcrs,    VcpuStatePart::kXsave,
+    VcpuStatePart::kDebugRegisters, VcpuStatePart::kMpState, VcpuStatePart::kLapic,
+    VcpuStatePart::kEvents,         VcpuStatePart::kTsc,
+};
+// The same without the MP state (a host without KVM_CAP_MP_STATE).
+constexpr VcpuStatePart kPartsWithoutMpState[] = {
+    VcpuStatePart::kCpuid,     VcpuStatePart::kMsrs,  VcpuStatePart::kSpecialRegisters,
+    VcpuStatePart::kRegisters, VcpuStatePart::kXcrs,  VcpuStatePart::kXsave,
+    VcpuStatePart::kDebugRegisters, VcpuStatePart::kLapic, VcpuStatePart::kEvents,
+    VcpuStatePart::kTsc,
+};
+
+VcpuEvents FromKvm(const kvm_vcpu_events& k) {
+  VcpuEvents e;
+  e.exception.injected = k.exception.injected != 0;
+  e.exception.pending = k.exception.pending != 0;
+  e.exception.vector = k.exception.nr;
+  e.exception.has_error_code = k.exception.has_error_code != 0;
+  e.exception.error_code = k.exception.error_code;
+  if (k.exception_has_payload) e.exception.payload = k.exception_payload;
+  e.interrupt.injected = k.interrupt.injected != 0;
+  e.interrupt.vector = k.interrupt.nr;
+  e.interrupt.soft = k.interrupt.soft != 0;
+  e.interrupt.shadow = k.interrupt.shadow;
+  e.nmi.injected = k.nmi.injected != 0;
+  e.nmi.pending = k.nmi.pending != 0;
+  e.nmi.masked = k.nmi.masked != 0;
+  e.smi.smm = k.smi.smm != 0;
+  e.smi.pending = k.smi.pending != 0;
+  e.smi.inside_nmi = k.smi.smm_inside_nmi != 0;
+  e.smi.latched_init = k.smi.latched_init != 0;
+  e.sipi_vector = k.sipi_vector;
+  e.triple_fault_pending = k.triple_fault.pending != 0;
+  return e;
+}
+
+Result<kvm_vcpu_events> ToKvm(const VcpuEvents& e) {
+  // Payloads and pending triple faults need KVM capabilities the partition does not enable
+  // (KVM_CAP_EXCEPTION_PAYLOAD, KVM_CAP_X86_TRIPLE_FAULT_EVENT); a state holding them would
+  // lose them here, so it is refused.
+  if (e.exception.payload || e.triple_fault_pending) {
+    return Error::Make(ErrorCode::kUnavailable, "KVM_SET_VCPU_EVENTS",
+                       "exception payloads and pending triple faults are not enabled");
+  }
+  kvm_vcpu_events k{};
+  k.exception.injected = e.exception.injected;
+  k.exception.pending = e.exception.pending;
+  k.exception.nr = e.exception.vector;
+  k.exception.has_error_code = e.exception.has_error_code;
+  k.exception.error_code = e.exception.error_code;
+  k.interrupt.injected = e.interrupt.injected;
+  k.interrupt.nr = e.interrupt.vector;
+  k.interrupt.soft = e.interrupt.soft;
+  k.interrupt.shadow = e.interrupt.shadow;
+  k.nmi.injected = e.nmi.injected;
+  k.nmi.pending = e.nmi.pending;
+  k.nmi.masked = e.nmi.masked;
+  k.smi.smm = e.smi.smm;
+  k.smi.pending = e.smi.pending;
+  k.smi.smm_inside_nmi = e.smi.inside_nmi;
+  k.smi.latched_init = e.smi.latched_init;
+  k.sipi_vector = e.sipi_vector;
+  k.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+            KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+  return k;
+}
+
+Error Invalid(const char* op, std::string detail) {
+  return Error::Make(ErrorCode::kInvalidArgument, op, std::move(detail));
+}
+
+}  // namespace
+
+std::span<const VcpuStatePart> KvmVcpu::supported_parts() const {
+  if (config_.mp_state) return kAllParts;
+  return kPartsWithoutMpState;
+}
+
+Status KvmVcpu::SaveMsrs(VcpuState& into) {
+  // KVM_GET_MSRS stops at the first MSR this vCPU refuses (a feature MSR of a feature it does
+  // not have); that one leaves the vCPU's list for good and the call is made again.
+  for (;;) {
+    std::vector<uint8_t> buf(sizeof(kvm_msrs) + msrs_.size() * sizeof(kvm_msr_entry));
+    auto* k = reinterpret_cast<kvm_msrs*>(buf.data());
+    k->nmsrs = static_cast<uint32_t>(msrs_.size());
+    for (size_t i = 0; i < msrs_.size(); ++i) k->entries[i].index = msrs_[i];
+    auto done = msrs_.empty() ? Result<int>(0) : ioctl_->GetMsrs(fd_.get(), k);
+    if (!done) return done.error();
+    const auto n = static_cast<size_t>(*done);
+    if (n < msrs_.size()) {
+      msrs_.erase(msrs_.begin() + static_cast<std::ptrdiff_t>(n));
+      continue;
+    }
+    std::vector<MsrEntry> out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = {k->entries[i].index, k->entries[i].data};
+    into.msrs = std::move(out);
+    return Ok();
+  }
+}
+
+Status KvmVcpu::SaveXsave(VcpuState& into) {
+  const size_t size = config_.xsave2_size ? config_.xsave2_size : kLegacyXsaveSize;
+  std::vector<uint8_t> bytes(size);
+  auto* x = reinterpret_cast<kvm_xsave*>(bytes.data());
+  Status got = config_.xsave2_size ? ioctl_->GetXsave2(fd_.get(), x) : ioctl_->GetXsave(fd_.get(), x);
+  if (!got) return got;
+  into.xsave = std::move(bytes);
+  return Ok();
+}
+
+Status KvmVcpu::LoadXsave(const std::vector<uint8_t>& bytes) {
+  const size_t size = config_.xsave2_size ? config_.xsave2_size : kLegacyXsaveSize;
+  if (bytes.size() != size) {
+    return Invalid("KVM_SET_XSAVE", "an XSAVE area of " + std::to_string(bytes.size()) +
+                                        " bytes; this KVM takes " + std::to_string(size));
+  }
+  // KVM reads `size` bytes from a kvm_xsave, which must be suitably aligned: copy.
+  std::vector<uint32_t> aligned((size + 3) / 4);
+  std::memcpy(aligned.data(), bytes.data(), size);
+  return ioctl_->SetXsave(fd_.get(), *reinterpret_cast<const kvm_xsave*>(aligned.data()));
+}
+
+Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
+  switch (part) {
+    case VcpuStatePart::kCpuid: {
+      auto c = GetCpuid();
+      if (!c) return c.error();
+      into.cpuid = std::move(*c);
+      return Ok();
+    }
+    case VcpuStatePart::kMsrs:
+      return SaveMsrs(into);
+    case VcpuStatePart::kSpecialRegisters: {
+      auto s = GetSpecialRegisters();
+      if (!s) return s.error();
+      into.special_registers = *s;
+      return Ok();
+    }
+    case VcpuStatePart::kRegisters: {
+      auto r = GetRegisters();
+      if (!r) return r.error();
+      into.registers = *r;
+      return Ok();
+    }
+    case VcpuStatePart::kXcrs: {
+      kvm_xcrs k{};
+      if (Status s = ioctl_->GetXcrs(fd_.get(), &k); !s) return s;
+      std::vector<XcrEntry> xcrs;
+      for (uint32_t i = 0; i < k.nr_xcrs && i < KVM_MAX_XCRS; ++i) {
+        xcrs.push_back({k.xcrs[i].xcr, k.xcrs[i].value});
+      }
+      into.xcrs = std::move(xcrs);
+      return Ok();
+    }
+    case VcpuStatePart::kXsave:
+      return SaveXsave(into);
+    case VcpuStatePart::kDebugRegisters: {
+      kvm_debugregs k{};
+      if (Status s = ioctl_->GetDebugRegs(fd_.get(), &k); !s) return s;
+      into.debug_registers = DebugRegisters{{k.db[0], k.db[1], k.db[2], k.db[3]}, k.dr6, k.dr7};
+      return Ok();
+    }
+    case VcpuStatePart::kMpState: {
+      auto m = GetMpState();
+      if (!m) return m.error();
+      into.mp_state = *m;
+      return Ok();
+    }
+    case VcpuStatePart::kLapic: {
+      kvm_lapic_state k{};
+      if (Status s = ioctl_->GetLapic(fd_.get(), &k); !s) return s;
+      const auto* p = reinterpret_cast<const uint8_t*>(k.regs);
+      into.lapic = std::vector<uint8_t>(p, p + sizeof k.regs);
+      return Ok();
+    }
+    case VcpuStatePart::kEvents: {
+      kvm_vcpu_events k{};
+      if (Status s = ioctl_->GetVcpuEvents(fd_.get(), &k); !s) return s;
+      into.events = FromKvm(k);
+      return Ok();
+    }
+    case VcpuStatePart::kTsc: {
+      MsrEntry tsc{kTscMsr, 0};
+      if (Status s = GetMsrs({&tsc, 1}); !s) return s;
+      into.tsc = tsc.value;
+      return Ok();
+    }
+  }
+  return Invalid("KvmVcpu::SaveState", "unknown part");
+}
+
+Status KvmVcpu::LoadPart(VcpuStatePart part, const VcpuState& from) {
+  switch (part) {
+    case VcpuStatePart::kCpuid: {
+      // The table a vCPU already has is accepted even after it ran (KVM allows the same table
+      // again): restoring a state saved from this very vCPU works.
+      auto now = GetCpuid();
+      if (!now) return now.error();
+      if (*now == *from.cpuid) return Ok();
+      return SetCpuid(*from.cpuid);
+    }
+    case VcpuStatePart::kMsrs:
+      return SetMsrs(*from.msrs);
+    case VcpuStatePart::kSpecialRegisters:
+      return SetSpecialRegisters(*from.special_registers);
+    case VcpuStatePart::kRegisters:
+      return SetRegisters(*from.registers);
+    case VcpuStatePart::kXcrs: {
+      if (from.xcrs->size() > KVM_MAX_XCRS) {
+        return Invalid("KVM_SET_XCRS", std::to_string(from.xcrs->size()) + " XCRs, at most 16");
+      }
+      kvm_xcrs k{};
+      k.nr_xcrs = static_cast<uint32_t>(from.xcrs->size());
+      for (size_t i = 0; i < from.xcrs->size(); ++i) {
+        k.xcrs[i].xcr = (*from.xcrs)[i].index;
+        k.xcrs[i].value = (*from.xcrs)[i].value;
+      }
+      return ioctl_->SetXcrs(fd_.get(), k);
+    }
+    case VcpuStatePart::kXsave:
+      return LoadXsave(*from.xsave);
+    case VcpuStatePart::kDebugRegisters: {
+      kvm_debugregs k{};
+      for (int i = 0; i < 4; ++i) k.db[i] = from.debug_registers->db[static_cast<size_t>(i)];
+      k.dr6 = from.debug_registers->dr6;
+      k.dr7 = from.debug_registers->dr7;
+      return ioctl_->SetDebugRegs(fd_.get(), k);
+    }
+    case VcpuStatePart::kMpState:
+      return SetMpState(*from.mp_state);
+    case VcpuStatePart::kLapic: {
+      kvm_lapic_state k{};
+      if (from.lapic->size() != sizeof k.regs) {
+        return Invalid("KVM_SET_LAPIC", "a LAPIC page of " + std::to_string(from.lapic->size()) +
+                                            " bytes; KVM's is 1024");
+      }
+      std::memcpy(k.regs, from.lapic->data(), sizeof k.regs);
+      return ioctl_->SetLapic(fd_.get(), k);
+    }
+    case VcpuStatePart::kEvents: {
+      auto k = ToKvm(*from.events);
+      if (!k) return k.error();
+      return ioctl_->SetVcpuEvents(fd_.get(), *k);
+    }
+    case VcpuStatePart::kTsc: {
+      const MsrEntry tsc{kTscMsr, *from.tsc};
+      return SetMsrs({&tsc, 1});
+    }
+  }
+  return Invalid("KvmVcpu::RestoreState", "unknown part");
+}
+
+}  // namespace virt::kvm
