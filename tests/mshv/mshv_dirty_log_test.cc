@@ -118,7 +118,9 @@ TEST_F(MshvDirtyLogTest, AReadClearsOnlyItsRangeSoPiecewiseReadsLoseNothing) {
 TEST_F(MshvDirtyLogTest, BadRangesAreRefusedBeforeTheIoctl) {
   ASSERT_TRUE(log().Enable());
   EXPECT_CALL(*mock_, GetGpapAccessBitmap(_, _)).Times(0);
-  auto code = [&](uint64_t gpa, uint64_t size) { return log().ReadAndClear(gpa, size).error().code; };
+  auto code = [&](uint64_t gpa, uint64_t size) {
+    return log().ReadAndClear(gpa, size).error().code;
+  };
   EXPECT_EQ(code(kBase + 1, 4096), ErrorCode::kInvalidArgument);    // unaligned
   EXPECT_EQ(code(kBase, 100), ErrorCode::kInvalidArgument);         // unaligned size
   EXPECT_EQ(code(kBase, 0), ErrorCode::kInvalidArgument);           // empty

@@ -102,7 +102,9 @@ Status FakeMshv::PropertyHvcall(int fd, Partition& p, mshv_root_hvcall* call,
       break;
     case HV_PARTITION_PROPERTY_TIME_FREEZE:
     case HV_PARTITION_PROPERTY_GPA_PAGE_ACCESS_TRACKING:
-      if (args.property_value > 1) Violation("boolean property set to " + std::to_string(args.property_value));
+      if (args.property_value > 1) {
+        Violation("boolean property set to " + std::to_string(args.property_value));
+      }
       break;
     default:
       Violation("unexpected partition property " + std::to_string(args.property_code));
@@ -125,7 +127,8 @@ Status FakeMshv::GetGpapAccessBitmap(int partition_fd, mshv_gpap_access_bitmap* 
   // mshv_partition_ioctl_get_gpap_access_bitmap(): known type and op, rsvd 0, pages, a buffer.
   bool rsvd_zero = true;
   for (uint8_t b : args->rsvd) rsvd_zero = rsvd_zero && b == 0;
-  if (args->access_type > MSHV_GPAP_ACCESS_TYPE_DIRTY || args->access_op > MSHV_GPAP_ACCESS_OP_SET ||
+  if (args->access_type > MSHV_GPAP_ACCESS_TYPE_DIRTY ||
+      args->access_op > MSHV_GPAP_ACCESS_OP_SET ||
       !rsvd_zero || args->page_count == 0 || args->bitmap_ptr == 0) {
     Violation("MSHV_GET_GPAP_ACCESS_BITMAP arguments");
     return Error::Errno("MSHV_GET_GPAP_ACCESS_BITMAP", EINVAL);

@@ -1,6 +1,7 @@
 // MshvVcpuState and MshvPartitionState against the fake: exact MSHV calls, round trips into
 // another vCPU or partition, rollback of a restore failing half way, refusals, the byte form.
 #include <cstring>
+#include <set>
 
 #include "mshv_msr_names.h"
 #include "mshv_test_fixture.h"
@@ -63,6 +64,20 @@ auto VpStateIs(uint8_t type, uint32_t size) {
                Field(&mshv_get_set_vp_state::buf_sz, size),
                Field(&mshv_get_set_vp_state::buf_ptr,
                      ::testing::Truly([](uint64_t p) { return p != 0 && p % 4096 == 0; })));
+}
+
+TEST(MshvMsrNames, EachSaveableMsrHasItsOwnRegisterName) {
+  std::set<uint32_t> msrs, names;
+  for (const MsrRegisterName& m : kSaveableMsrs) {
+    EXPECT_TRUE(msrs.insert(m.msr).second) << std::hex << m.msr;
+    EXPECT_TRUE(names.insert(m.name).second) << std::hex << m.name;
+    EXPECT_EQ(MsrRegister(m.msr), m.name);
+  }
+  EXPECT_EQ(MsrRegister(0x20F), 0x00080047u);  // IA32_MTRR_PHYSMASK7
+  EXPECT_EQ(MsrRegister(0x26F), 0x0008007Au);  // IA32_MTRR_FIX4K_F8000
+  EXPECT_EQ(MsrRegister(0x259), 0x00080072u);  // IA32_MTRR_FIX16K_A0000
+  EXPECT_EQ(MsrRegister(0x10), 0x00080000u);   // the TSC: its own part, still a name
+  EXPECT_FALSE(MsrRegister(0x48).has_value());
 }
 
 TEST_F(MshvStateTest, EveryPartIsSupportedWithTheLapic) {

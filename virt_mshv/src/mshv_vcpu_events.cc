@@ -125,10 +125,11 @@ Result<HvEventRegisters> EventsToHv(const VcpuEvents& e) {
   hv.interrupt_state.low = (e.interrupt.shadow != 0 ? HV_X64_INTERRUPT_STATE_INTERRUPT_SHADOW : 0) |
                            (e.nmi.masked ? HV_X64_INTERRUPT_STATE_NMI_MASKED : 0);
   if (e.exception.pending) {
+    const uint64_t deliver =
+        e.exception.has_error_code ? HV_X64_PENDING_EVENT_DELIVER_ERROR_CODE : 0;
     hv.pending_event.low = HV_X64_PENDING_EVENT_PENDING |
                            uint64_t{HV_X64_PENDING_EVENT_EXCEPTION} << kHvPendingEventTypeShift |
-                           (e.exception.has_error_code ? HV_X64_PENDING_EVENT_DELIVER_ERROR_CODE : 0) |
-                           uint64_t{e.exception.vector} << kHvPendingEventVectorShift |
+                           deliver | uint64_t{e.exception.vector} << kHvPendingEventVectorShift |
                            uint64_t{e.exception.error_code} << kHvPendingEventErrorCodeShift;
     hv.pending_event.high = e.exception.payload.value_or(0);
   }

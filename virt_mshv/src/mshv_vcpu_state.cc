@@ -226,7 +226,9 @@ Status MshvVcpuState::LoadPart(VcpuStatePart part, const VcpuState& from) {
       const DebugRegisters& d = *from.debug_registers;
       const uint64_t values[] = {d.db[0], d.db[1], d.db[2], d.db[3], d.dr6, d.dr7};
       hv_register_assoc assocs[std::size(kDebugNames)];
-      for (size_t i = 0; i < std::size(kDebugNames); ++i) assocs[i] = Assoc(kDebugNames[i], values[i]);
+      for (size_t i = 0; i < std::size(kDebugNames); ++i) {
+        assocs[i] = Assoc(kDebugNames[i], values[i]);
+      }
       return SetRegs(assocs);
     }
     case VcpuStatePart::kMpState:
