@@ -94,6 +94,7 @@ TEST_F(SystemMshvIoctlTest, EachMethodIssuesItsIoctlWithTheCallersArgument) {
   mshv_root_hvcall hv{};
   mshv_run_vp run{};
   mshv_get_set_vp_state state{};
+  mshv_gpap_access_bitmap bitmap{};
   g_result = 42;
   EXPECT_EQ(*ioctl_->CreatePartition(3, cp), 42);
   EXPECT_TRUE(ioctl_->InitializePartition(4));
@@ -106,12 +107,13 @@ TEST_F(SystemMshvIoctlTest, EachMethodIssuesItsIoctlWithTheCallersArgument) {
   EXPECT_TRUE(ioctl_->RunVp(5, &run));
   EXPECT_TRUE(ioctl_->GetVpState(5, &state));
   EXPECT_TRUE(ioctl_->SetVpState(5, state));
-  ASSERT_EQ(g_seen.size(), 11u);
+  EXPECT_TRUE(ioctl_->GetGpapAccessBitmap(4, &bitmap));
+  ASSERT_EQ(g_seen.size(), 12u);
   const Seen want[] = {
       {3, 0x4010b800, &cp},   {4, 0x0000b800, nullptr}, {4, 0x4004b801, &cv},
       {4, 0x4020b802, &mem},  {4, 0x4010b803, &irqfd},  {4, 0x4020b804, &ioev},
       {4, 0x4008b805, &table}, {5, 0xc020b807, &hv},    {5, 0x8100b800, &run},
-      {5, 0xc010b801, &state}, {5, 0xc010b802, &state},
+      {5, 0xc010b801, &state}, {5, 0xc010b802, &state}, {4, 0xc020b806, &bitmap},
   };
   for (size_t i = 0; i < g_seen.size(); ++i) {
     EXPECT_EQ(g_seen[i].fd, want[i].fd) << i;

@@ -1,8 +1,10 @@
 // Failure injection: a whole partition life cycle with each MshvIoctl call made to fail once,
-// checking that nothing leaks (fds, eventfds, GSIs, ioeventfds) and no ordering rule is broken.
+// checking that nothing leaks (fds, eventfds, GSIs, ioeventfds), no ordering rule is broken, and
+// a state restore failing half way leaves the state it found.
 #include <dirent.h>
 
 #include <cstdlib>
+#include <set>
 
 #include "mshv_test_fixture.h"
 #include "virt/mshv/mshv_irqfd_route.h"
@@ -42,10 +44,28 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
   if (!p) return;
   Partition& partition = **p;
 
-  alignas(4096) static uint8_t memory[4 * 4096];
+  alignas(4096) static uint8_t memory[6 * 4096];
   (void)partition.MapMemory({0x100000, 2 * 4096, memory, MemoryFlags::kNone});
   (void)partition.MapMemory({0x200000, 4096, memory + 2 * 4096, MemoryFlags::kReadOnly});
   (void)partition.UnmapMemory(0x100000, 2 * 4096);
+
+  // Dirty log: a read returns exactly the pages written and clears them; a failed read clears
+  // nothing.
+  if (partition.MapMemory({0x300000, 2 * 4096, memory + 4 * 4096, MemoryFlags::kDirtyLog})) {
+    DirtyLog& log = *partition.dirty_log();
+    if (log.Enable()) {
+      std::set<uint64_t>& dirty = fake.partitions().begin()->second.dirty_pfns;
+      dirty = {0x301};
+      auto bits = log.ReadAndClear(0x300000, 2 * 4096);
+      if (bits) {
+        EXPECT_EQ(*bits, std::vector<uint64_t>{2});
+        EXPECT_TRUE(dirty.empty());
+      } else {
+        EXPECT_STREQ(bits.error().operation, "MSHV_GET_GPAP_ACCESS_BITMAP");
+        EXPECT_EQ(dirty, std::set<uint64_t>{0x301});
+      }
+    }
+  }
 
   if (auto v = partition.CreateVcpu(0)) {
     Vcpu& vcpu = **v;
@@ -108,6 +128,24 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
     if (auto fpu = vcpu.GetFpu()) (void)vcpu.SetFpu(*fpu);
     MsrEntry msrs[] = {{0x10, 0}, {0xC0000080, 0}};
     (void)vcpu.GetMsrs(msrs);
+
+    // Whole-vCPU state: a save, then a restore of a changed copy. A restore that fails puts
+    // back whatever it had loaded, so a later save (the one failure is spent by then) equals the
+    // first; one that succeeds leaves exactly the changed copy.
+    if (auto before = vcpu.state()->SaveState()) {
+      VcpuState changed = *before;
+      changed.registers->rax ^= 0x5A5A;
+      changed.debug_registers->db[0] = 0x1234;
+      (*changed.xsave)[24] ^= 1;
+      (*changed.lapic)[0x80] ^= 0xFF;
+      *changed.tsc += 1000;
+      const Status restored = vcpu.state()->RestoreState(changed);
+      auto after = vcpu.state()->SaveState();
+      if (after) {
+        EXPECT_EQ(*after, restored ? changed : *before)
+            << (restored ? std::string("restored") : restored.error().Message());
+      }
+    }
     (void)partition.RequestMsi(MsiMessage::Fixed(0, 0x30));
     if (set && vp->registers.count(HV_X64_REGISTER_RCX)) {
       // The CPUID intercept, if answered, came from the table: x2APIC hidden.
@@ -200,18 +238,43 @@ void Scenario(FakeMshv& fake, std::shared_ptr<MshvIoctl> ioctl) {
   // is what the kernel table holds, and only GSIs whose entry is in the table have an irqfd. (A
   // masked route whose removal push failed leaves a harmless entry with no irqfd behind.)
   FakeMshv::Partition& kernel = fake.partitions().begin()->second;
-  for (auto& r : routes) {
-    if (!r) continue;
-    auto entry = kernel.table.find(r->gsi());
-    const std::optional<MsiMessage> msi = r->msi();
-    ASSERT_EQ(msi.has_value(), kernel.irqfds.count(r->gsi()) > 0) << "GSI " << r->gsi();
-    if (msi) {
-      ASSERT_NE(entry, kernel.table.end()) << "GSI " << r->gsi();
-      EXPECT_EQ(msi->data, entry->second.data);
+  auto check_routes = [&] {
+    for (auto& r : routes) {
+      if (!r) continue;
+      auto entry = kernel.table.find(r->gsi());
+      const std::optional<MsiMessage> msi = r->msi();
+      ASSERT_EQ(msi.has_value(), kernel.irqfds.count(r->gsi()) > 0) << "GSI " << r->gsi();
+      if (msi) {
+        ASSERT_NE(entry, kernel.table.end()) << "GSI " << r->gsi();
+        EXPECT_EQ(msi->data, entry->second.data);
+      }
     }
-  }
-  for (auto& [gsi, irqfd_args] : kernel.irqfds) {
-    EXPECT_TRUE(kernel.table.count(gsi)) << "irqfd without entry, GSI " << gsi;
+    for (auto& [gsi, irqfd_args] : kernel.irqfds) {
+      EXPECT_TRUE(kernel.table.count(gsi)) << "irqfd without entry, GSI " << gsi;
+    }
+  };
+  check_routes();
+  if (::testing::Test::HasFatalFailure()) return;
+
+  // Partition state: the clock and the routes saved, the routes dropped and recreated from the
+  // snapshot on their GSIs (a failure drops those made so far), the clock written back.
+  kernel.properties[HV_PARTITION_PROPERTY_REFERENCE_TIME] = 4242;
+  if (auto saved = partition.state()->SaveState()) {
+    EXPECT_EQ(saved->clock->ns, 424200u);
+    routes.clear();
+    auto back = partition.state()->RestoreState(*saved);
+    if (back) {
+      ASSERT_EQ(back->size(), saved->routes->size());
+      for (size_t i = 0; i < back->size(); ++i) {
+        EXPECT_EQ((*back)[i]->gsi(), (*saved->routes)[i].gsi);
+        EXPECT_EQ((*back)[i]->msi(), (*saved->routes)[i].msi);
+      }
+      routes = std::move(*back);
+      EXPECT_EQ(kernel.properties[HV_PARTITION_PROPERTY_TIME_FREEZE], 0u);
+      EXPECT_EQ(kernel.properties[HV_PARTITION_PROPERTY_REFERENCE_TIME], 4242u);
+    }
+    check_routes();
+    if (::testing::Test::HasFatalFailure()) return;
   }
   if (!routes.empty()) (void)routes[0]->Release();  // may park its GSI until the next push
 
@@ -266,7 +329,7 @@ TEST_P(MshvFailureTest, EachCallFailingOnceLeaksNothing) {
     EXPECT_THAT(fake.violations(), IsEmpty());
     EXPECT_TRUE(fake.open_fds().empty()) << "an MSHV fd leaked";
     EXPECT_EQ(OpenFdCount(), fds_before) << "an eventfd leaked";
-    if (HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
 }
 
@@ -300,7 +363,8 @@ INSTANTIATE_TEST_SUITE_P(EveryIoctl, MshvFailureTest,
                          ::testing::Values("Open", "Close", "CreatePartition",
                                            "InitializePartition", "CreateVp", "SetGuestMemory",
                                            "Irqfd", "Ioeventfd", "SetMsiRouting", "RootHvcall",
-                                           "RunVp", "GetVpState", "SetVpState"),
+                                           "RunVp", "GetVpState", "SetVpState",
+                                           "GetGpapAccessBitmap"),
                          [](const auto& info) { return std::string(info.param); });
 
 }  // namespace

@@ -258,37 +258,6 @@ Status FakeMshv::SetMsiRouting(int partition_fd, const mshv_user_irq_table& tabl
   return Ok();
 }
 
-Status FakeMshv::GetVpState(int vp_fd, mshv_get_set_vp_state* state) {
-  std::lock_guard lock(mu_);
-  int err = 0;
-  if (ShouldFail("GetVpState", &err)) return Error::Errno("MSHV_GET_VP_STATE", err);
-  auto it = vps_.find(vp_fd);
-  if (it == vps_.end()) return Error::Errno("MSHV_GET_VP_STATE", EBADF);
-  if (state->type != MSHV_VP_STATE_XSAVE || state->buf_ptr % 4096 || state->buf_sz < 4096) {
-    Violation("MSHV_GET_VP_STATE arguments");
-    return Error::Errno("MSHV_GET_VP_STATE", EINVAL);
-  }
-  std::memcpy(reinterpret_cast<void*>(static_cast<uintptr_t>(state->buf_ptr)),
-              it->second.xsave.data(), it->second.xsave.size());
-  return Ok();
-}
-
-Status FakeMshv::SetVpState(int vp_fd, const mshv_get_set_vp_state& state) {
-  std::lock_guard lock(mu_);
-  int err = 0;
-  if (ShouldFail("SetVpState", &err)) return Error::Errno("MSHV_SET_VP_STATE", err);
-  auto it = vps_.find(vp_fd);
-  if (it == vps_.end()) return Error::Errno("MSHV_SET_VP_STATE", EBADF);
-  if (state.type != MSHV_VP_STATE_XSAVE || state.buf_ptr % 4096 || state.buf_sz < 4096) {
-    Violation("MSHV_SET_VP_STATE arguments");
-    return Error::Errno("MSHV_SET_VP_STATE", EINVAL);
-  }
-  std::memcpy(it->second.xsave.data(),
-              reinterpret_cast<const void*>(static_cast<uintptr_t>(state.buf_ptr)),
-              it->second.xsave.size());
-  return Ok();
-}
-
 void MockMshvIoctl::DelegateTo(FakeMshv& f) {
   ON_CALL(*this, Open(_)).WillByDefault(Invoke(&f, &FakeMshv::Open));
   ON_CALL(*this, Close(_)).WillByDefault(Invoke(&f, &FakeMshv::Close));
@@ -300,6 +269,8 @@ void MockMshvIoctl::DelegateTo(FakeMshv& f) {
   ON_CALL(*this, Irqfd(_, _)).WillByDefault(Invoke(&f, &FakeMshv::Irqfd));
   ON_CALL(*this, Ioeventfd(_, _)).WillByDefault(Invoke(&f, &FakeMshv::Ioeventfd));
   ON_CALL(*this, SetMsiRouting(_, _)).WillByDefault(Invoke(&f, &FakeMshv::SetMsiRouting));
+  ON_CALL(*this, GetGpapAccessBitmap(_, _))
+      .WillByDefault(Invoke(&f, &FakeMshv::GetGpapAccessBitmap));
   ON_CALL(*this, RootHvcall(_, _)).WillByDefault(Invoke(&f, &FakeMshv::RootHvcall));
   ON_CALL(*this, RunVp(_, _)).WillByDefault(Invoke(&f, &FakeMshv::RunVp));
   ON_CALL(*this, GetVpState(_, _)).WillByDefault(Invoke(&f, &FakeMshv::GetVpState));

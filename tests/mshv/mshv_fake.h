@@ -63,12 +63,23 @@ class FakeMshv : public MshvIoctl {
       uint64_t eventfd_id = 0;  // the eventfd's identity (the kernel's eventfd_ctx)
     };
     std::vector<Ioeventfd> ioeventfds;
+    // HVCALL_SET/GET_PARTITION_PROPERTY values (REFERENCE_TIME, TIME_FREEZE,
+    // GPA_PAGE_ACCESS_TRACKING ...), by hv_partition_property_code; unset ones read as 0.
+    std::map<uint32_t, uint64_t> properties;
+    std::vector<std::pair<uint32_t, uint64_t>> property_writes;  // every SET, in order
+    // Guest page numbers the guest wrote since their dirty bit was last cleared (a test plays
+    // the guest by inserting; kept only while GPA_PAGE_ACCESS_TRACKING is 1).
+    std::set<uint64_t> dirty_pfns;
+    std::vector<mshv_gpap_access_bitmap> bitmap_reads;  // every MSHV_GET_GPAP_ACCESS_BITMAP
   };
   struct Vp {
     int partition_fd = -1;
     uint32_t index = 0;
     std::map<uint32_t, hv_register_value> registers;
+    // MSHV_GET/SET_VP_STATE data: the XSAVE area's size is the partition's maximum XSAVE data
+    // size (a test may resize it); the LAPIC state is one page.
     std::vector<uint8_t> xsave = std::vector<uint8_t>(4096, 0);
+    std::vector<uint8_t> lapic = std::vector<uint8_t>(4096, 0);
     std::deque<mshv_run_vp> messages;  // MSHV_RUN_VP answers; ENODATA when empty
     int wake_fd = -1;                   // eventfd a run in StartupSuspend sleeps on
     int sleeping_runs = 0;              // MSHV_RUN_VP calls that slept so far
@@ -97,6 +108,7 @@ class FakeMshv : public MshvIoctl {
   Status Irqfd(int partition_fd, const mshv_user_irqfd& args) override;
   Status Ioeventfd(int partition_fd, const mshv_user_ioeventfd& args) override;
   Status SetMsiRouting(int partition_fd, const mshv_user_irq_table& table) override;
+  Status GetGpapAccessBitmap(int partition_fd, mshv_gpap_access_bitmap* args) override;
   Status RootHvcall(int fd, mshv_root_hvcall* call) override;
   Status RunVp(int vp_fd, mshv_run_vp* run) override;
   Status GetVpState(int vp_fd, mshv_get_set_vp_state* state) override;
@@ -149,6 +161,9 @@ class FakeMshv : public MshvIoctl {
                                 const std::vector<uint8_t>& in);
   Status GetVpCpuidValuesHvcall(int partition_fd, mshv_root_hvcall* call,
                                 const std::vector<uint8_t>& in);
+  // Partition property models (mshv_fake_state.cc).
+  Status PropertyHvcall(int fd, Partition& p, mshv_root_hvcall* call,
+                        const std::vector<uint8_t>& in);
   // Ioeventfd models (mshv_fake_ioeventfd.cc).
   Status AssignIoeventfd(Partition& p, const mshv_user_ioeventfd& args);
   Status DeassignIoeventfd(Partition& p, const mshv_user_ioeventfd& args);
@@ -189,6 +204,8 @@ class MockMshvIoctl : public MshvIoctl {
   MOCK_METHOD(Status, Ioeventfd, (int partition_fd, const mshv_user_ioeventfd& args),
               (override));
   MOCK_METHOD(Status, SetMsiRouting, (int partition_fd, const mshv_user_irq_table& table),
+              (override));
+  MOCK_METHOD(Status, GetGpapAccessBitmap, (int partition_fd, mshv_gpap_access_bitmap* args),
               (override));
   MOCK_METHOD(Status, RootHvcall, (int fd, mshv_root_hvcall* call), (override));
   MOCK_METHOD(Status, RunVp, (int vp_fd, mshv_run_vp* run), (override));

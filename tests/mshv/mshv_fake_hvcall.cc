@@ -85,6 +85,10 @@ Status FakeMshv::RootHvcall(int fd, mshv_root_hvcall* call) {
     case HVCALL_GET_VP_CPUID_VALUES:
       done = GetVpCpuidValuesHvcall(partition_fd, call, rec.input);
       break;
+    case HVCALL_GET_PARTITION_PROPERTY:
+    case HVCALL_SET_PARTITION_PROPERTY:
+      done = PropertyHvcall(fd, *p, call, rec.input);
+      break;
     default:
       Violation("unexpected hypercall " + Num(call->code));
   }

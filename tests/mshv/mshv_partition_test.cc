@@ -68,7 +68,6 @@ TEST_F(MshvPartitionTest, InvalidRegionsFailBeforeAnyIoctl) {
       MemoryRegion{0x1000, 0x1000, memory_ + 8, MemoryFlags::kNone},
       MemoryRegion{0x1000, 0x1000, nullptr, MemoryFlags::kNone},
       MemoryRegion{0xFFFFFFFFFFFFF000ull, 0x2000, memory_, MemoryFlags::kNone},  // wraps
-      MemoryRegion{0x1000, 0x1000, memory_, MemoryFlags::kDirtyLog},
   };
   for (const MemoryRegion& r : bad) {
     Status s = partition_->MapMemory(r);

@@ -371,10 +371,10 @@ TEST_F(MshvVcpuTest, MsrsWithHyperVNamesGoInOneCall) {
 }
 
 TEST_F(MshvVcpuTest, UnknownMsrIsRefusedBeforeTheCall) {
-  MsrEntry msrs[] = {{0x10, 0}, {0x174, 0}};
+  MsrEntry msrs[] = {{0x10, 0}, {0xC0010015, 0}};
   auto s = vcpu_->GetMsrs(msrs);
   ASSERT_FALSE(s.has_value());
-  EXPECT_THAT(s.error().detail, HasSubstr("0x174"));
+  EXPECT_THAT(s.error().detail, HasSubstr("0xc0010015"));
   EXPECT_TRUE(fake_.hvcalls().empty());
 }
 

@@ -1,4 +1,5 @@
-// MSHV_ROOT_HVCALL buffers: registers, interrupts, intercepts, CPUID values, status mapping.
+// MSHV_ROOT_HVCALL buffers: registers, interrupts, intercepts, CPUID values, partition
+// properties, status mapping.
 #include "mshv_hvcall.h"
 
 #include <cerrno>
@@ -140,6 +141,32 @@ Status GetVpCpuidValues(MshvIoctl& ioctl, int fd, uint32_t vp_index,
   }
   std::memcpy(values.data(), out.data(), out.size());
   return Ok();
+}
+
+Result<uint64_t> GetPartitionProperty(MshvIoctl& ioctl, int fd, uint32_t code) {
+  hv_input_get_partition_property in{};
+  in.property_code = code;
+  uint8_t bytes[sizeof in];
+  std::memcpy(bytes, &in, sizeof in);
+  uint8_t out[sizeof(hv_output_get_partition_property)] = {};
+  if (Status s = RootHvcall(ioctl, fd, HVCALL_GET_PARTITION_PROPERTY,
+                            "HVCALL_GET_PARTITION_PROPERTY", 0, bytes, out);
+      !s) {
+    return s.error();
+  }
+  uint64_t value = 0;
+  std::memcpy(&value, out, sizeof value);
+  return value;
+}
+
+Status SetPartitionProperty(MshvIoctl& ioctl, int partition_fd, uint32_t code, uint64_t value) {
+  hv_input_set_partition_property in{};
+  in.property_code = code;
+  in.property_value = value;
+  uint8_t bytes[sizeof in];
+  std::memcpy(bytes, &in, sizeof in);
+  return RootHvcall(ioctl, partition_fd, HVCALL_SET_PARTITION_PROPERTY,
+                    "HVCALL_SET_PARTITION_PROPERTY", 0, bytes, {});
 }
 
 hv_register_assoc Assoc(uint32_t name, uint64_t value) {

@@ -1,4 +1,5 @@
-// Hypercalls through MSHV_ROOT_HVCALL: registers, interrupts, intercepts and CPUID values.
+// Hypercalls through MSHV_ROOT_HVCALL: registers, interrupts, intercepts, CPUID values and
+// partition properties.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +56,13 @@ Status InstallCpuidIntercept(MshvIoctl& ioctl, int fd, uint32_t leaf);
 Status GetVpCpuidValues(MshvIoctl& ioctl, int fd, uint32_t vp_index,
                         std::span<const hv_cpuid_leaf_info> leaves,
                         std::span<hv_output_get_vp_cpuid_values> values);
+
+// HVCALL_GET_PARTITION_PROPERTY {code} on a partition or vp fd -> the property's value.
+Result<uint64_t> GetPartitionProperty(MshvIoctl& ioctl, int fd, uint32_t code);
+
+// HVCALL_SET_PARTITION_PROPERTY {code, value} on the partition fd (the kernel runs this
+// asynchronous hypercall only from a partition fd).
+Status SetPartitionProperty(MshvIoctl& ioctl, int partition_fd, uint32_t code, uint64_t value);
 
 // A register assoc with a 64-bit value.
 hv_register_assoc Assoc(uint32_t name, uint64_t value);

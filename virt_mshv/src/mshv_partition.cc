@@ -1,4 +1,5 @@
-// MshvPartition: guest memory mappings, vCPU creation and HVCALL_ASSERT_VIRTUAL_INTERRUPT.
+// MshvPartition: guest memory mappings, vCPU creation, HVCALL_ASSERT_VIRTUAL_INTERRUPT, and the
+// state and dirty-log capabilities.
 #include "mshv_partition.h"
 
 #include <string>
@@ -21,6 +22,7 @@ Result<std::unique_ptr<Partition>> MshvPartition::Create(std::shared_ptr<MshvIoc
   }
   p->doorbells_ = KernelDoorbells::Create(
       std::make_unique<MshvDoorbellOps>(ioctl, p->partition_.get()), {.any_length = true});
+  p->state_ = std::make_unique<MshvPartitionState>(ioctl, p->partition_.get(), p->irqfd_.get());
   return std::unique_ptr<Partition>(std::move(p));
 }
 
@@ -31,7 +33,11 @@ MshvPartition::MshvPartition(std::shared_ptr<MshvIoctl> ioctl, MshvFd partition,
       config_(config),
       cpuid_intercepts_(std::make_shared<MshvCpuidIntercepts>()),
       memory_(kMaxMappings, "MshvPartition::MapMemory", "MshvPartition::UnmapMemory"),
-      vcpu_created_(config.vcpu_count, false) {
+      vcpu_created_(config.vcpu_count, false),
+      dirty_log_(ioctl_, partition_.get(), [this](uint64_t address, uint64_t size) {
+        std::lock_guard lock(memory_mu_);
+        return memory_.FindContaining(address, size, "DirtyLog::ReadAndClear");
+      }) {
   cpuid_ = std::make_unique<MshvPartitionCpuid>(
       ioctl_, partition_.get(), config.vcpu_count, [this]() -> std::optional<uint32_t> {
         std::lock_guard lock(vcpu_mu_);
@@ -52,10 +58,6 @@ MshvPartition::~MshvPartition() {
 
 Status MshvPartition::MapMemory(const MemoryRegion& region) {
   if (Status s = memory_.Validate(region); !s) return s;
-  if (HasFlag(region.flags, MemoryFlags::kDirtyLog)) {
-    return Error::Make(ErrorCode::kInvalidArgument, "MshvPartition::MapMemory",
-                       "kDirtyLog is not supported by the MSHV backend");
-  }
   std::lock_guard lock(memory_mu_);
   auto mapping = memory_.ReserveMap(region);
   if (!mapping) return mapping.error();
@@ -95,7 +97,7 @@ Result<std::unique_ptr<Vcpu>> MshvPartition::CreateVcpu(uint32_t index) {
     return Error::Make(ErrorCode::kFailedPrecondition, "MshvPartition::CreateVcpu",
                        "vCPU " + std::to_string(index) + " already created");
   }
-  auto vcpu = MshvVcpu::Create(ioctl_, partition_.get(), index, cpuid_intercepts_);
+  auto vcpu = MshvVcpu::Create(ioctl_, partition_.get(), index, cpuid_intercepts_, config_.irqchip);
   if (!vcpu) return vcpu.error();
   vcpu_created_[index] = true;
   return std::unique_ptr<Vcpu>(std::move(*vcpu));

@@ -1,4 +1,5 @@
-// MshvPartition: an MSHV partition fd with validated guest memory, vCPU creation and MSIs.
+// MshvPartition: an MSHV partition fd with validated guest memory, vCPU creation, MSIs, state
+// and dirty log.
 #pragma once
 
 #include <cstdint>
@@ -7,8 +8,10 @@
 #include <vector>
 
 #include "mshv_cpuid_intercepts.h"
+#include "mshv_dirty_log.h"
 #include "mshv_fd.h"
 #include "mshv_partition_cpuid.h"
+#include "mshv_partition_state.h"
 #include "virt/guest_memory_map.h"
 #include "virt/kernel_doorbells.h"
 #include "virt/kernel_irqfd.h"
@@ -29,9 +32,9 @@ class MshvPartition final : public Partition {
   ~MshvPartition() override;
 
   // MSHV_SET_GUEST_MEMORY {size, guest_pfn, userspace_addr, WRITABLE|EXECUTABLE (EXECUTABLE
-  // only for kReadOnly)}. kInvalidArgument when unaligned/empty/wrapping or kDirtyLog is asked
-  // (MSHV tracks dirty pages through MSHV_GET_GPAP_ACCESS_BITMAP, not per region), kOverlap
-  // when it overlaps a mapped region.
+  // only for kReadOnly)}. kInvalidArgument when unaligned/empty/wrapping, kOverlap when it
+  // overlaps a mapped region. kDirtyLog changes no flag (MSHV tracks the whole partition once
+  // dirty_log()->Enable() is called); it makes the region readable through dirty_log().
   Status MapMemory(const MemoryRegion& region) override;
   // MSHV_SET_GUEST_MEMORY {the mapping's size, guest_pfn, userspace_addr, flags UNMAP}.
   Status UnmapMemory(uint64_t guest_address, uint64_t size) override;
@@ -56,6 +59,10 @@ class MshvPartition final : public Partition {
   // hypervisor doorbell with HV_DOORBELL_FLAG_TRIGGER_SIZE_ANY (what rust-vmm mshv-ioctls
   // sends for every registration without a data match).
   Doorbells* doorbells() override { return doorbells_.get(); }
+  // MshvPartitionState: the reference time, and the routes with the LAPIC; never nullptr.
+  PartitionStateControl* state() override { return state_.get(); }
+  // MshvDirtyLog over the regions mapped with MemoryFlags::kDirtyLog; never nullptr.
+  DirtyLog* dirty_log() override { return &dirty_log_; }
 
  private:
   // MSHV has no slot numbers and no fixed limit on mappings.
@@ -76,6 +83,9 @@ class MshvPartition final : public Partition {
 
   std::mutex vcpu_mu_;
   std::vector<bool> vcpu_created_;  // guarded by vcpu_mu_; a VP stays in the hypervisor once made
+
+  MshvDirtyLog dirty_log_;                     // after memory_: its lookups take memory_mu_
+  std::unique_ptr<MshvPartitionState> state_;  // made in Create, once irqfd_ exists
 };
 
 }  // namespace virt::mshv

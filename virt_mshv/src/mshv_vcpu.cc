@@ -42,7 +42,7 @@ int MshvVcpu::KickSignal() { return SIGRTMIN + 3; }
 
 Result<std::unique_ptr<MshvVcpu>> MshvVcpu::Create(
     std::shared_ptr<MshvIoctl> ioctl, int partition_fd, uint32_t index,
-    std::shared_ptr<MshvCpuidIntercepts> intercepts) {
+    std::shared_ptr<MshvCpuidIntercepts> intercepts, bool lapic) {
   mshv_create_vp args{};
   args.vp_index = index;
   auto fd = ioctl->CreateVp(partition_fd, args);
@@ -50,16 +50,17 @@ Result<std::unique_ptr<MshvVcpu>> MshvVcpu::Create(
   MshvFd vp(ioctl, *fd);
   InstallKickHandler();
   return std::unique_ptr<MshvVcpu>(
-      new MshvVcpu(std::move(ioctl), std::move(vp), index, std::move(intercepts)));
+      new MshvVcpu(std::move(ioctl), std::move(vp), index, std::move(intercepts), lapic));
 }
 
 MshvVcpu::MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index,
-                   std::shared_ptr<MshvCpuidIntercepts> intercepts)
+                   std::shared_ptr<MshvCpuidIntercepts> intercepts, bool lapic)
     : ioctl_(std::move(ioctl)),
       fd_(std::move(fd)),
       index_(index),
       cpuid_(ioctl_, fd_.get(), index, std::move(intercepts)),
-      mp_state_(ioctl_, fd_.get(), index) {}
+      mp_state_(ioctl_, fd_.get(), index),
+      state_(ioctl_, fd_.get(), index, *this, lapic) {}
 
 void MshvVcpu::Cancel() {
   std::unique_lock lock(kick_mu_);

@@ -1,4 +1,5 @@
-// MshvVcpu: an MSHV vp fd: MSHV_RUN_VP, intercept completion through hypercalls, cancel, CPUID, MP state.
+// MshvVcpu: an MSHV vp fd: MSHV_RUN_VP, intercept completion through hypercalls, cancel, CPUID,
+// MP state, whole-state save and restore.
 #pragma once
 
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include "mshv_message.h"
 #include "mshv_vcpu_cpuid.h"
 #include "mshv_vcpu_mp_state.h"
+#include "mshv_vcpu_state.h"
 #include "virt/vcpu.h"
 
 namespace virt::mshv {
@@ -31,10 +33,12 @@ namespace virt::mshv {
 class MshvVcpu final : public Vcpu {
  public:
   // MSHV_CREATE_VP {index} on the partition fd. The vp fd is closed again on failure.
-  // `intercepts` is the partition's CPUID intercept set (see MshvVcpuCpuid).
+  // `intercepts` is the partition's CPUID intercept set (see MshvVcpuCpuid); `lapic`: the
+  // partition has the hypervisor's LAPIC (MSHV_PT_BIT_LAPIC), so its state is saveable.
   static Result<std::unique_ptr<MshvVcpu>> Create(std::shared_ptr<MshvIoctl> ioctl,
                                                   int partition_fd, uint32_t index,
-                                                  std::shared_ptr<MshvCpuidIntercepts> intercepts);
+                                                  std::shared_ptr<MshvCpuidIntercepts> intercepts,
+                                                  bool lapic);
   ~MshvVcpu() override = default;
 
   uint32_t index() const override { return index_; }
@@ -63,7 +67,8 @@ class MshvVcpu final : public Vcpu {
   // replaces that region and writes it back with MSHV_SET_VP_STATE (AVX state is kept).
   Result<FpuState> GetFpu() override;
   Status SetFpu(const FpuState& fpu) override;
-  // MSRs with a Hyper-V register name (TSC 0x10, APIC_BASE 0x1b, EFER 0xc0000080) in one
+  // MSRs with a Hyper-V register name (TSC 0x10, APIC_BASE 0x1b, EFER 0xc0000080 and
+  // kSaveableMsrs of mshv_msr_names.h) in one
   // HVCALL_GET/SET_VP_REGISTERS; any other index fails (kInvalidArgument, naming it) before
   // the call.
   Status GetMsrs(std::span<MsrEntry> msrs) override;
@@ -72,6 +77,8 @@ class MshvVcpu final : public Vcpu {
   // The vCPU's CPUID table (MshvVcpuCpuid) and MP state (MshvVcpuMpState); never nullptr.
   VcpuCpuid* cpuid() override { return &cpuid_; }
   VcpuMpState* mp_state() override { return &mp_state_; }
+  // Save and restore of every part (MshvVcpuState); never nullptr.
+  VcpuStateControl* state() override { return &state_; }
 
   // The signal that kicks a vCPU thread out of MSHV_RUN_VP (SIGRTMIN + 3; its handler does
   // nothing). A VMM that uses that signal itself must not block it on vCPU threads.
@@ -84,7 +91,7 @@ class MshvVcpu final : public Vcpu {
   enum class Pending : uint8_t { kNone, kIoIn, kMmioRead };
 
   MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index,
-           std::shared_ptr<MshvCpuidIntercepts> intercepts);
+           std::shared_ptr<MshvCpuidIntercepts> intercepts, bool lapic);
   // Turns a decoded intercept into the exit the VMM sees (and advances RIP for writes).
   Result<VcpuExit> HandleIo(const IoPortIntercept& io);
   Result<VcpuExit> HandleMemory(const MemoryIntercept& mem);
@@ -98,6 +105,7 @@ class MshvVcpu final : public Vcpu {
   mshv_run_vp run_{};
   MshvVcpuCpuid cpuid_;
   MshvVcpuMpState mp_state_;
+  MshvVcpuState state_;  // after cpuid_ and mp_state_, which it uses
 
   // The intercept being completed (run thread only).
   Pending pending_ = Pending::kNone;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mshv_hvcall.h"
+#include "mshv_msr_names.h"
 #include "mshv_vcpu.h"
 
 namespace virt::mshv {
@@ -92,14 +93,11 @@ hv_x64_segment_register ToHv(const SegmentRegister& s) {
   return h;
 }
 
-// Hyper-V names for the MSRs that have one.
+// Hyper-V names for the MSRs that have one (mshv_msr_names.h).
 bool MsrName(uint32_t msr, uint32_t* name) {
-  switch (msr) {
-    case 0x10: *name = HV_X64_REGISTER_TSC; return true;
-    case 0x1B: *name = HV_X64_REGISTER_APIC_BASE; return true;
-    case 0xC0000080: *name = HV_X64_REGISTER_EFER; return true;
-    default: return false;
-  }
+  const std::optional<uint32_t> found = MsrRegister(msr);
+  if (found) *name = *found;
+  return found.has_value();
 }
 
 Error NoMsrName(const char* op, uint32_t msr) {
@@ -208,6 +206,7 @@ Status MshvVcpu::SetFpu(const FpuState& fpu) {
   std::memcpy(x + kMxcsr, &fpu.mxcsr, 4);
   std::memcpy(x + kSt, fpu.fpr.data(), sizeof fpu.fpr);
   std::memcpy(x + kXmm, fpu.xmm.data(), sizeof fpu.xmm);
+  state.buf_sz = kXsaveBufferSize;  // GET wrote the state's size here, which need not be paged
   return ioctl_->SetVpState(fd_.get(), state);
 }
 

@@ -60,6 +60,10 @@ class SystemMshvIoctl final : public MshvIoctl {
   Status SetMsiRouting(int partition_fd, const mshv_user_irq_table& table) override {
     return Check(Call("MSHV_SET_MSI_ROUTING", partition_fd, MSHV_SET_MSI_ROUTING, &table));
   }
+  Status GetGpapAccessBitmap(int partition_fd, mshv_gpap_access_bitmap* args) override {
+    return Check(Call("MSHV_GET_GPAP_ACCESS_BITMAP", partition_fd, MSHV_GET_GPAP_ACCESS_BITMAP,
+                      args));
+  }
   Status RootHvcall(int fd, mshv_root_hvcall* call) override {
     return Check(Call("MSHV_ROOT_HVCALL", fd, MSHV_ROOT_HVCALL, call));
   }

@@ -12,6 +12,8 @@ namespace virt::mshv {
 // ---- hypercalls (through MSHV_ROOT_HVCALL) -----------------------------------------------------
 // Codes from include/hyperv/hvgdk_mini.h (HV_CALL_CODE). The kernel passes through only the
 // codes in drivers/hv/mshv_root_main.c mshv_passthru_hvcalls[]; each one used here is there.
+inline constexpr uint16_t HVCALL_GET_PARTITION_PROPERTY = 0x0044;
+inline constexpr uint16_t HVCALL_SET_PARTITION_PROPERTY = 0x0045;  // async: partition fd only
 inline constexpr uint16_t HVCALL_INSTALL_INTERCEPT = 0x004d;
 inline constexpr uint16_t HVCALL_GET_VP_REGISTERS = 0x0050;
 inline constexpr uint16_t HVCALL_SET_VP_REGISTERS = 0x0051;
@@ -33,6 +35,33 @@ struct hv_input_get_vp_registers {
   uint16_t rsvd_z16;
 };
 using hv_input_set_vp_registers = hv_input_get_vp_registers;
+
+// ---- partition properties (hvhdk.h enum hv_partition_property_code) ----------------------------
+enum hv_partition_property_code : uint32_t {
+  // 1 freezes the partition's reference time, 0 lets it run; REFERENCE_TIME can only be
+  // written while it is frozen.
+  HV_PARTITION_PROPERTY_TIME_FREEZE = 0x00030003,
+  // The partition's reference time in 100 ns units.
+  HV_PARTITION_PROPERTY_REFERENCE_TIME = 0x00030005,
+  // 1: the hypervisor tracks accessed/dirty bits of every GPA page of the partition (read
+  // with MSHV_GET_GPAP_ACCESS_BITMAP).
+  HV_PARTITION_PROPERTY_GPA_PAGE_ACCESS_TRACKING = 0x00050005,
+};
+
+struct hv_input_get_partition_property {
+  uint64_t partition_id;  // filled in by the kernel
+  uint32_t property_code;  // hv_partition_property_code
+  uint32_t padding;
+};
+struct hv_output_get_partition_property {
+  uint64_t property_value;
+};
+struct hv_input_set_partition_property {
+  uint64_t partition_id;  // filled in by the kernel
+  uint32_t property_code;
+  uint32_t padding;
+  uint64_t property_value;
+};
 
 // hv_register_value: a 16-byte union; the backend reads the members it needs with memcpy.
 struct hv_register_value {
@@ -138,6 +167,12 @@ struct hv_output_get_vp_cpuid_values {
 enum hv_register_name : uint32_t {
   // union hv_internal_activity_register: the VP's wait state (HV_INTERNAL_ACTIVITY_* bits).
   HV_REGISTER_INTERNAL_ACTIVITY_STATE = 0x00000004,
+  // union hv_x64_pending_interruption_register: the event being delivered (HV_X64_PENDING_*).
+  HV_REGISTER_PENDING_INTERRUPTION = 0x00010002,
+  // union hv_x64_interrupt_state_register: interrupt shadow (bit 0), NMI masked (bit 1).
+  HV_REGISTER_INTERRUPT_STATE = 0x00010003,
+  // union hv_x64_pending_exception_event (128 bits): an exception raised, not yet delivered.
+  HV_REGISTER_PENDING_EVENT0 = 0x00010004,
   HV_X64_REGISTER_RAX = 0x00020000,
   HV_X64_REGISTER_RCX = 0x00020001,
   HV_X64_REGISTER_RDX = 0x00020002,
@@ -161,6 +196,13 @@ enum hv_register_name : uint32_t {
   HV_X64_REGISTER_CR3 = 0x00040002,
   HV_X64_REGISTER_CR4 = 0x00040003,
   HV_X64_REGISTER_CR8 = 0x00040004,
+  HV_X64_REGISTER_XFEM = 0x00040005,  // XCR0
+  HV_X64_REGISTER_DR0 = 0x00050000,
+  HV_X64_REGISTER_DR1 = 0x00050001,
+  HV_X64_REGISTER_DR2 = 0x00050002,
+  HV_X64_REGISTER_DR3 = 0x00050003,
+  HV_X64_REGISTER_DR6 = 0x00050004,
+  HV_X64_REGISTER_DR7 = 0x00050005,
   HV_X64_REGISTER_ES = 0x00060000,
   HV_X64_REGISTER_CS = 0x00060001,
   HV_X64_REGISTER_SS = 0x00060002,
@@ -173,8 +215,54 @@ enum hv_register_name : uint32_t {
   HV_X64_REGISTER_GDTR = 0x00070001,
   HV_X64_REGISTER_TSC = 0x00080000,
   HV_X64_REGISTER_EFER = 0x00080001,
+  HV_X64_REGISTER_KERNEL_GS_BASE = 0x00080002,
   HV_X64_REGISTER_APIC_BASE = 0x00080003,
+  HV_X64_REGISTER_PAT = 0x00080004,
+  HV_X64_REGISTER_SYSENTER_CS = 0x00080005,
+  HV_X64_REGISTER_SYSENTER_EIP = 0x00080006,
+  HV_X64_REGISTER_SYSENTER_ESP = 0x00080007,
+  HV_X64_REGISTER_STAR = 0x00080008,
+  HV_X64_REGISTER_LSTAR = 0x00080009,
+  HV_X64_REGISTER_CSTAR = 0x0008000A,
+  HV_X64_REGISTER_SFMASK = 0x0008000B,
+  HV_X64_REGISTER_MSR_MTRR_DEF_TYPE = 0x0008000E,
+  HV_X64_REGISTER_MSR_MTRR_PHYS_BASE0 = 0x00080010,  // ... BASE7 = 0x00080017
+  HV_X64_REGISTER_MSR_MTRR_PHYS_MASK0 = 0x00080040,  // ... MASK7 = 0x00080047
+  HV_X64_REGISTER_MSR_MTRR_FIX64K00000 = 0x00080070,
+  HV_X64_REGISTER_MSR_MTRR_FIX16K80000 = 0x00080071,
+  HV_X64_REGISTER_MSR_MTRR_FIX16KA0000 = 0x00080072,
+  HV_X64_REGISTER_MSR_MTRR_FIX4KC0000 = 0x00080073,  // ... FIX4KF8000 = 0x0008007A
+  HV_X64_REGISTER_TSC_AUX = 0x0008007B,
 };
+
+// hv_x64_pending_interruption_register (64 bits): interruption_pending:1, interruption_type:3,
+// deliver_error_code:1, instruction_length:4, nested_event:1, reserved:6,
+// interruption_vector:16, error_code:32.
+inline constexpr uint64_t HV_X64_PENDING_INTERRUPTION_PENDING = 1u << 0;
+inline constexpr unsigned kHvPendingInterruptionTypeShift = 1;   // 3 bits
+inline constexpr uint64_t HV_X64_PENDING_INTERRUPTION_DELIVER_ERROR_CODE = 1u << 4;
+inline constexpr unsigned kHvPendingInterruptionLengthShift = 5;  // 4 bits
+inline constexpr uint64_t HV_X64_PENDING_INTERRUPTION_NESTED_EVENT = 1u << 9;
+inline constexpr unsigned kHvPendingInterruptionVectorShift = 16;  // 16 bits
+inline constexpr unsigned kHvPendingInterruptionErrorCodeShift = 32;
+// enum hv_x64_pending_interruption_type (the VMX event types the backend maps).
+inline constexpr uint32_t HV_X64_PENDING_INTERRUPT = 0;
+inline constexpr uint32_t HV_X64_PENDING_NMI = 2;
+inline constexpr uint32_t HV_X64_PENDING_EXCEPTION = 3;
+
+// hv_x64_interrupt_state_register bits.
+inline constexpr uint64_t HV_X64_INTERRUPT_STATE_INTERRUPT_SHADOW = 1u << 0;
+inline constexpr uint64_t HV_X64_INTERRUPT_STATE_NMI_MASKED = 1u << 1;
+
+// hv_x64_pending_exception_event, low 64 bits: event_pending:1, event_type:3, reserved0:4,
+// deliver_error_code:1, reserved1:7, vector:16, error_code:32; high 64 bits:
+// exception_parameter (CR2 of a #PF, DR6 bits of a #DB).
+inline constexpr uint64_t HV_X64_PENDING_EVENT_PENDING = 1u << 0;
+inline constexpr unsigned kHvPendingEventTypeShift = 1;  // 3 bits
+inline constexpr uint64_t HV_X64_PENDING_EVENT_DELIVER_ERROR_CODE = 1u << 8;
+inline constexpr unsigned kHvPendingEventVectorShift = 16;  // 16 bits
+inline constexpr unsigned kHvPendingEventErrorCodeShift = 32;
+inline constexpr uint32_t HV_X64_PENDING_EVENT_EXCEPTION = 0;
 
 // union hv_internal_activity_register bits (hvgdk_mini.h). An AP of a LAPIC partition is created
 // in StartupSuspend and leaves it when the hypervisor's LAPIC takes a SIPI; HaltSuspend is a
@@ -392,5 +480,24 @@ static_assert(offsetof(hv_x64_cpuid_intercept_message, default_result_rdx) == 88
 static_assert(offsetof(hv_x64_cpuid_intercept_message, default_result_rbx) == 96);
 static_assert(HVCALL_INSTALL_INTERCEPT == 0x004d && HVCALL_GET_VP_CPUID_VALUES == 0x00f4);
 static_assert(HV_REGISTER_INTERNAL_ACTIVITY_STATE == 0x00000004);
+static_assert(HVCALL_GET_PARTITION_PROPERTY == 0x0044 && HVCALL_SET_PARTITION_PROPERTY == 0x0045);
+static_assert(sizeof(hv_input_get_partition_property) == 16);
+static_assert(offsetof(hv_input_get_partition_property, property_code) == 8);
+static_assert(offsetof(hv_input_get_partition_property, padding) == 12);
+static_assert(sizeof(hv_output_get_partition_property) == 8);
+static_assert(sizeof(hv_input_set_partition_property) == 24);
+static_assert(offsetof(hv_input_set_partition_property, property_code) == 8);
+static_assert(offsetof(hv_input_set_partition_property, padding) == 12);
+static_assert(offsetof(hv_input_set_partition_property, property_value) == 16);
+static_assert(HV_PARTITION_PROPERTY_REFERENCE_TIME == 0x00030005 &&
+              HV_PARTITION_PROPERTY_TIME_FREEZE == 0x00030003 &&
+              HV_PARTITION_PROPERTY_GPA_PAGE_ACCESS_TRACKING == 0x00050005);
+static_assert(HV_REGISTER_PENDING_INTERRUPTION == 0x00010002 &&
+              HV_REGISTER_INTERRUPT_STATE == 0x00010003 &&
+              HV_REGISTER_PENDING_EVENT0 == 0x00010004);
+static_assert(HV_X64_REGISTER_XFEM == 0x00040005 && HV_X64_REGISTER_DR7 == 0x00050005);
+static_assert(HV_X64_REGISTER_MSR_MTRR_PHYS_BASE0 == 0x00080010 &&
+              HV_X64_REGISTER_MSR_MTRR_PHYS_MASK0 == 0x00080040 &&
+              HV_X64_REGISTER_MSR_MTRR_FIX4KC0000 == 0x00080073);
 
 }  // namespace virt::mshv

@@ -116,11 +116,24 @@ struct mshv_user_irq_table {
 };
 inline constexpr size_t kMshvUserIrqTableEntriesOffset = 8;
 
+// MSHV_GET_GPAP_ACCESS_BITMAP: which access bit to read, and what to do with the bits read.
+enum : uint8_t {
+  MSHV_GPAP_ACCESS_TYPE_ACCESSED = 0,
+  MSHV_GPAP_ACCESS_TYPE_DIRTY = 1,
+};
+enum : uint8_t {
+  MSHV_GPAP_ACCESS_OP_NOOP = 0,
+  MSHV_GPAP_ACCESS_OP_CLEAR = 1,  // clear the range's bits after reading them
+  MSHV_GPAP_ACCESS_OP_SET = 2,
+};
+
+// One bit per page of [gpap_base, gpap_base + page_count) (guest page numbers) is written to
+// bitmap_ptr, at least (page_count + 7) / 8 bytes, bit i of byte i / 8 for page gpap_base + i.
 struct mshv_gpap_access_bitmap {
-  uint8_t access_type;
-  uint8_t access_op;
-  uint8_t rsvd[6];
-  uint64_t page_count;
+  uint8_t access_type;  // MSHV_GPAP_ACCESS_TYPE_*
+  uint8_t access_op;    // MSHV_GPAP_ACCESS_OP_*
+  uint8_t rsvd[6];      // must be 0
+  uint64_t page_count;  // not 0
   uint64_t gpap_base;
   uint64_t bitmap_ptr;
 };
@@ -153,12 +166,15 @@ enum : uint8_t {
   MSHV_VP_STATE_SYNTHETIC_TIMERS = 4,
 };
 
+// buf_sz: in, the buffer's size (4 KiB multiple, at least the state's size); out, the state's
+// size (LAPIC: one 4 KiB page; XSAVE: the partition's maximum XSAVE data size, compacted form).
 struct mshv_get_set_vp_state {
   uint8_t type;  // MSHV_VP_STATE_*
   uint8_t rsvd[3];
   uint32_t buf_sz;
   uint64_t buf_ptr;  // 4 KiB aligned
 };
+inline constexpr uint32_t kMshvLapicStateSize = 4096;  // HV_HYP_PAGE_SIZE
 
 // ---- ioctl numbers -----------------------------------------------------------------------------
 inline constexpr unsigned long MSHV_CREATE_PARTITION = Iow<mshv_create_partition>(MSHV_IOCTL, 0x00);
@@ -208,6 +224,13 @@ static_assert(offsetof(mshv_user_irq_table, nr) == 0);
 static_assert(offsetof(mshv_user_irq_table, rsvd) == 4);
 static_assert(kMshvUserIrqTableEntriesOffset == sizeof(mshv_user_irq_table));
 static_assert(sizeof(mshv_gpap_access_bitmap) == 32);
+static_assert(offsetof(mshv_gpap_access_bitmap, access_type) == 0);
+static_assert(offsetof(mshv_gpap_access_bitmap, access_op) == 1);
+static_assert(offsetof(mshv_gpap_access_bitmap, rsvd) == 2);
+static_assert(offsetof(mshv_gpap_access_bitmap, page_count) == 8);
+static_assert(offsetof(mshv_gpap_access_bitmap, gpap_base) == 16);
+static_assert(offsetof(mshv_gpap_access_bitmap, bitmap_ptr) == 24);
+static_assert(MSHV_GPAP_ACCESS_TYPE_DIRTY == 1 && MSHV_GPAP_ACCESS_OP_CLEAR == 1);
 static_assert(sizeof(mshv_root_hvcall) == 32);
 static_assert(offsetof(mshv_root_hvcall, code) == 0);
 static_assert(offsetof(mshv_root_hvcall, reps) == 2);

@@ -36,13 +36,18 @@ class MshvIoctl {
   // MSHV_SET_MSI_ROUTING: replaces the partition's whole routing table. `table` is followed in
   // memory by table.nr mshv_user_irq_entry.
   virtual Status SetMsiRouting(int partition_fd, const mshv_user_irq_table& table) = 0;
+  // MSHV_GET_GPAP_ACCESS_BITMAP on the partition fd: args->page_count bits from
+  // args->gpap_base into args->bitmap_ptr (access_type DIRTY or ACCESSED), then access_op on
+  // exactly those pages (CLEAR, SET or NOOP).
+  virtual Status GetGpapAccessBitmap(int partition_fd, mshv_gpap_access_bitmap* args) = 0;
   // MSHV_ROOT_HVCALL on a partition or vp fd. call->status receives the hypervisor status, also
   // when the ioctl fails.
   virtual Status RootHvcall(int fd, mshv_root_hvcall* call) = 0;
   // MSHV_RUN_VP: runs until the next intercept message, copied into run->msg_buf. EINTR when a
   // signal is pending (not retried: that is how a run is cancelled).
   virtual Status RunVp(int vp_fd, mshv_run_vp* run) = 0;
-  // MSHV_GET_VP_STATE / MSHV_SET_VP_STATE (LAPIC, XSAVE ... pages at state.buf_ptr).
+  // MSHV_GET_VP_STATE / MSHV_SET_VP_STATE (LAPIC, XSAVE ... pages at state.buf_ptr). The
+  // kernel writes the state's size back into buf_sz (through `state` for GET).
   virtual Status GetVpState(int vp_fd, mshv_get_set_vp_state* state) = 0;
   virtual Status SetVpState(int vp_fd, const mshv_get_set_vp_state& state) = 0;
 };
