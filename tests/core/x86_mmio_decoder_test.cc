@@ -185,6 +185,28 @@ TEST(DecodeMmioInstruction, EveryPrefixOfAValidInstructionIsTruncated) {
   }
 }
 
+// Found by fuzz_x86_mmio_decoder: 11 prefixes and A2 (mov moffs64, al) need 8 address bytes
+// after the 16 a WHP/MSHV exit carries; the instruction would be 20 bytes long, so it is
+// rejected as over-long, not reported "truncated" (which tells a caller to fetch more bytes).
+TEST(DecodeMmioInstruction, RunningOutAfter15BytesIsLongerThan15NotTruncated) {
+  std::vector<uint8_t> bytes = {0x36, 0x26, 0x36, 0x26, 0x36, 0x26, 0x36, 0x26,
+                                0x36, 0x26, 0x36, 0xA2, 0x36, 0x88, 0x3F, 0xA2};
+  auto got = DecodeMmioInstruction(bytes, X86Mode::kLong64);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_THAT(got.error().detail, HasSubstr("longer than 15 bytes"));
+  // 15 bytes that end inside a ModRM operand: same answer. 14 may still be a short fetch.
+  std::vector<uint8_t> fifteen(14, 0x66);
+  fifteen.push_back(0x89);
+  got = DecodeMmioInstruction(fifteen, X86Mode::kProtected32);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_THAT(got.error().detail, HasSubstr("longer than 15 bytes"));
+  fifteen.pop_back();
+  fifteen.back() = 0x89;
+  got = DecodeMmioInstruction(fifteen, X86Mode::kProtected32);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_THAT(got.error().detail, HasSubstr("truncated"));
+}
+
 TEST(ApplyIoIn, InAlAndAxKeepTheRestOfRaxAndInEaxZeroExtends) {
   const uint64_t old = 0x1122334455667788;
   const uint8_t byte[] = {0xAB};

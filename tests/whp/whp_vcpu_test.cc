@@ -205,6 +205,20 @@ TEST_F(WhpVcpuTest, OtherExitReasonsMapToTheSharedExitTypes) {
   EXPECT_EQ(std::get<UnknownExit>(eoi).reason, uint32_t{WHvRunVpExitReasonX64ApicEoi});
 }
 
+// Found by fuzz_whp_exit: a reason outside the enum's range (a newer WHP's, or garbage) was
+// loaded as WHV_RUN_VP_EXIT_REASON, which is undefined (UBSan, asan preset: "load of value
+// 663306, which is not a valid value"). It is an UnknownExit carrying the raw value.
+TEST_F(WhpVcpuTest, AnExitReasonOutsideTheEnumIsAnUnknownExitWithTheRawValue) {
+  for (uint32_t raw : {0x000A1F0Au, 0x80000001u, 0xFFFFFFFFu}) {
+    auto exit = Exit(WHvRunVpExitReasonNone);
+    std::memcpy(&exit.ExitReason, &raw, sizeof raw);
+    fake_.QueueExit(0, exit);
+    const VcpuExit got = MustRun();
+    ASSERT_TRUE(std::holds_alternative<UnknownExit>(got)) << std::hex << raw;
+    EXPECT_EQ(std::get<UnknownExit>(got).reason, raw);
+  }
+}
+
 TEST_F(WhpVcpuTest, ARunFailureIsReported) {
   fake_.FailNext("RunVirtualProcessor", kHrInvalidArg);
   auto exit = vcpu_->Run();

@@ -27,7 +27,11 @@ Error Unsupported(std::span<const uint8_t> bytes, const char* why) {
                      std::string("unsupported instruction (") + why + "): " + HexBytes(bytes));
 }
 
+// The bytes ran out inside the instruction. With 15 or more bytes given that is not a short
+// fetch but an instruction no processor executes (over 15 bytes): say so, or a caller would
+// fetch more bytes for an instruction that can never decode.
 Error Truncated(std::span<const uint8_t> bytes) {
+  if (bytes.size() >= kMaxX86InstructionLength) return Unsupported(bytes, "longer than 15 bytes");
   return Error::Make(ErrorCode::kInvalidArgument, kOp,
                      "truncated instruction: " + HexBytes(bytes));
 }

@@ -104,7 +104,12 @@ Result<VcpuExit> WhpVcpu::Run() {
     if (Status s = partition_->api().RunVirtualProcessor(partition_->get(), index_, &exit); !s) {
       return s.error();
     }
-    switch (exit.ExitReason) {
+    // Read as the 32-bit integer WHP wrote: a reason newer than our enum (or garbage) is
+    // outside the enum's range, and loading it as the enum would be undefined.
+    static_assert(sizeof exit.ExitReason == sizeof(uint32_t));
+    uint32_t reason = 0;
+    std::memcpy(&reason, &exit.ExitReason, sizeof reason);
+    switch (reason) {
       case WHvRunVpExitReasonX64IoPortAccess:
         return HandleIo(exit);
       case WHvRunVpExitReasonMemoryAccess:
@@ -127,15 +132,15 @@ Result<VcpuExit> WhpVcpu::Run() {
       case WHvRunVpExitReasonUnrecoverableException:
         return VcpuExit{ShutdownExit{}};
       case WHvRunVpExitReasonInvalidVpRegisterValue:
-        return VcpuExit{InternalErrorExit{.suberror = exit.ExitReason}};
+        return VcpuExit{InternalErrorExit{.suberror = reason}};
       case WHvRunVpExitReasonUnsupportedFeature:
         return VcpuExit{InternalErrorExit{
-            .suberror = exit.ExitReason,
+            .suberror = reason,
             .data = {exit.UnsupportedFeature.FeatureCode,
                      exit.UnsupportedFeature.FeatureParameter, 0, 0},
             .ndata = 2}};
       default:
-        return VcpuExit{UnknownExit{.reason = static_cast<uint32_t>(exit.ExitReason)}};
+        return VcpuExit{UnknownExit{.reason = reason}};
     }
   }
 }
