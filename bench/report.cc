@@ -146,6 +146,11 @@ std::optional<bool> Met(const Goal& goal, const Row& row) {
 
 }  // namespace
 
+double SpreadFraction(const RatioSpread& spread, double median) {
+  if (median <= 0) return 0;
+  return std::max(median - spread.q1, spread.q3 - median) / median;
+}
+
 std::string Goal::Text() const {
   char buf[48];
   switch (kind) {
@@ -259,6 +264,9 @@ std::string ToJson(const std::vector<Row>& rows) {
       out += ", \"ratio_q1\": " + Number(r.spread->q1, "%.5g");
       out += ", \"ratio_q3\": " + Number(r.spread->q3, "%.5g");
       out += ", \"ratio_max\": " + Number(r.spread->max, "%.5g");
+      const double spread = r.ratio ? SpreadFraction(*r.spread, *r.ratio) : 0;
+      out += ", \"spread_pct\": " + Number(spread * 100, "%.3g");
+      out += std::string(", \"spread_ok\": ") + (spread <= kSteadySpread ? "true" : "false");
     }
     if (!r.skipped.empty()) out += ", \"skipped\": " + JsonString(r.skipped);
     out += i + 1 < rows.size() ? "},\n" : "}\n";
@@ -268,8 +276,8 @@ std::string ToJson(const std::vector<Row>& rows) {
 
 std::string ToMarkdown(const std::vector<Row>& rows) {
   std::string out =
-      "| benchmark | baseline (median) | virt (median) | ratio | goal | met |\n"
-      "| --- | --- | --- | --- | --- | --- |\n";
+      "| benchmark | baseline (median) | virt (median) | ratio | spread | goal | met |\n"
+      "| --- | --- | --- | --- | --- | --- | --- |\n";
   for (const Row& r : rows) {
     std::string met = r.met ? (*r.met ? "yes" : "**no**") : "—";
     if (!r.skipped.empty()) {
@@ -279,13 +287,22 @@ std::string ToMarkdown(const std::vector<Row>& rows) {
       met = "skipped: " + why;
     }
     std::string ratio = r.ratio ? RatioText(*r.ratio) : "—";
+    std::string spread = "—";
     if (r.spread) {
-      ratio += " (" + RatioText(r.spread->min) + "–" + RatioText(r.spread->max) + ", " +
+      ratio += " (IQR " + RatioText(r.spread->q1) + "–" + RatioText(r.spread->q3) + ", " +
                std::to_string(r.spread->pairs) + (r.spread->pairs == 1 ? " pair)" : " pairs)");
+      if (r.ratio) {
+        const double s = SpreadFraction(*r.spread, *r.ratio);
+        char buf[64];
+        const char* format = s <= kSteadySpread ? "±%.2g %%" : "**±%.2g %%: wider than ±1 %%**";
+        std::snprintf(buf, sizeof buf, format, s * 100);
+        spread = buf;
+      }
     }
     out += "| " + r.name + " | " + Duration(r.baseline_ns) + " | " + Duration(r.virt_ns) + " | " +
-           ratio + " | " + (r.goal.kind == Goal::Kind::kNone ? std::string("—") : r.goal.Text()) +
-           " | " + met + " |\n";
+           ratio + " | " + spread + " | " +
+           (r.goal.kind == Goal::Kind::kNone ? std::string("—") : r.goal.Text()) + " | " + met +
+           " |\n";
   }
   return out;
 }

@@ -67,6 +67,14 @@ struct RatioSpread {
   double max = 0;
 };
 
+// How far the quartiles reach from the median ratio, as a fraction of it:
+// max(median - q1, q3 - median) / median.
+double SpreadFraction(const RatioSpread& spread, double median);
+
+// The widest spread (±1 %) a paired row may show and still be called steady: its quartiles lie
+// within median × (1 ± kSteadySpread). Rows wider than that say so in the report.
+inline constexpr double kSteadySpread = 0.01;
+
 // A display reporter that forwards everything to `console` and keeps, per benchmark name, the
 // median time per iteration (or per operation) and any SkipWithError message.
 class MedianCollector : public benchmark::BenchmarkReporter {
@@ -106,11 +114,13 @@ struct Row {
 std::vector<Row> BuildRows(const MedianCollector& collector);
 
 // A JSON list of {"name", "baseline_ns", "virt_ns", "ratio", "goal", "met"}, paired rows adding
-// {"pairs", "ratio_min", "ratio_q1", "ratio_q3", "ratio_max"}, rows that could not be measured
-// adding "skipped".
+// {"pairs", "ratio_min", "ratio_q1", "ratio_q3", "ratio_max", "spread_pct", "spread_ok"}
+// (spread_pct: SpreadFraction in percent; spread_ok: at most kSteadySpread), rows that could not
+// be measured adding "skipped".
 std::string ToJson(const std::vector<Row>& rows);
 
-// A Markdown table of the rows.
+// A Markdown table of the rows; paired rows show their quartiles and pair count next to the
+// ratio and, in the spread column, ±spread_pct, flagged when wider than ±1 %.
 std::string ToMarkdown(const std::vector<Row>& rows);
 
 }  // namespace virt_bench
