@@ -3,24 +3,28 @@
 // The test guest in kModeInterrupts waits in `sti; hlt`; each MSI runs its handler, which
 // reports the vector with one OUT to kVectorPort (the in-kernel LAPIC answers its APIC reads,
 // so that OUT is the only exit). An iteration is: signal the route's eventfd, enter the vCPU,
-// see that OUT. Both sides use one MSI route on GSI 24 delivering vector 0x40 to APIC 0 through
-// the kernel irqfd; the library side goes through IrqFdRoute/Event/Vcpu.
+// see that OUT. Every side uses one MSI route on the first MSI GSI delivering vector 0x40 to
+// APIC 0; the library sides go through IrqFdRoute/Event/Vcpu.
 //
-// user_mode is the same library path with the route made by virt::UserModeIrqFd (for backends
-// without a kernel irqfd): its dispatcher thread wakes on the event and injects with
-// Partition::RequestMsi (KVM_SIGNAL_MSI) while the vCPU thread waits in KVM_RUN. The report
-// compares it with the library's kernel irqfd.
+//   irqfd_latency            raw eventfd + KVM_IRQFD against the library's kernel irqfd;
+//   irqfd_latency_user_mode  the library's kernel irqfd against virt::UserModeIrqFd (for
+//                            backends without a kernel irqfd): its dispatcher thread wakes on
+//                            the event and injects with Partition::RequestMsi (KVM_SIGNAL_MSI)
+//                            while the vCPU thread waits in KVM_RUN.
+// Each row is paired (RunPaired): its two guests run alternately in batches in one process.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
 #include "bench_common.h"
 #include "guest_driver.h"
+#include "paired.h"
 #include "raw_kvm.h"
 #include "report.h"
 #include "test_guest.h"
@@ -33,117 +37,168 @@ using virt::guest::kModeInterrupts;
 using virt::guest::kReadyPort;
 using virt::guest::kVectorPort;
 
-void IrqfdLatencyRaw(benchmark::State& state) {
+constexpr uint32_t kBatch = 50;  // ~1-3 ms per side
+constexpr int64_t kPairs = 100;  // per repetition
+
+// The raw side: a VM whose guest is ready for interrupts, one MSI route and its armed eventfd.
+struct RawIrqGuest {
+  raw::Fd vm;
+  std::optional<raw::Guest> guest;
+  raw::Fd event;
+
+  static raw::Expected<RawIrqGuest> Create(const raw::System& system) {
+    RawIrqGuest g;
+    auto vm = raw::CreateVm(system);
+    if (!vm) return std::unexpected("raw VM: " + vm.error());
+    g.vm = std::move(*vm);
+    auto guest = raw::Guest::Create(system, g.vm.get());
+    if (!guest) return std::unexpected("raw guest: " + guest.error());
+    g.guest.emplace(std::move(*guest));
+    if (auto r = g.guest->RunToEvent(kModeInterrupts); !r) {
+      return std::unexpected("raw start-up: " + r.error());
+    }
+    if (!g.guest->OutValue(kReadyPort)) {
+      return std::unexpected("raw start-up: the guest did not report ready");
+    }
+    if (auto r = raw::SetMsiRouting(g.vm.get(), 1); !r) {
+      return std::unexpected("raw routing: " + r.error());
+    }
+    auto event = raw::NewEventFd();
+    if (!event) return std::unexpected("raw eventfd: " + event.error());
+    g.event = std::move(*event);
+    if (auto r = raw::AssignIrqfd(g.vm.get(), g.event.get(), raw::kFirstMsiGsi); !r) {
+      return std::unexpected("raw irqfd: " + r.error());
+    }
+    return g;
+  }
+
+  BatchTime Batch(uint32_t n) {
+    const uint64_t one = 1;
+    return TimeLoop(n, [&](std::string& why) {
+      if (::write(event.get(), &one, sizeof one) != static_cast<ssize_t>(sizeof one)) {
+        why = std::string("eventfd write: ") + std::strerror(errno);
+        return false;
+      }
+      if (auto r = guest->Run(); !r) {
+        why = "raw run: " + r.error();
+        return false;
+      }
+      const std::optional<uint32_t> vector = guest->OutValue(kVectorPort);
+      if (vector != raw::kMsiData) {
+        why = "raw run: " + (vector ? "guest took vector " + std::to_string(*vector)
+                                    : guest->ExitText());
+        return false;
+      }
+      return true;
+    });
+  }
+};
+
+// A library side: a partition whose guest is ready for interrupts and one route on the kernel
+// irqfd or on a UserModeIrqFd. Members are destroyed in reverse order: the route, the
+// user-mode irqfd (Shutdown), the guest, the partition.
+struct LibraryIrqGuest {
+  std::unique_ptr<virt::Partition> partition;
+  std::unique_ptr<virt::guest::GuestDriver> driver;
+  std::unique_ptr<virt::UserModeIrqFd> user_irqfd;
+  std::unique_ptr<virt::IrqFdRoute> route;
+
+  static std::expected<std::unique_ptr<LibraryIrqGuest>, std::string> Create(
+      virt::Hypervisor& hv, bool user_mode) {
+    auto g = std::make_unique<LibraryIrqGuest>();
+    auto partition = hv.CreatePartition({.vcpu_count = 1, .irqchip = true});
+    if (!partition) return std::unexpected("CreatePartition: " + partition.error().Message());
+    g->partition = std::move(*partition);
+    auto driver = virt::guest::GuestDriver::Create(*g->partition, kModeInterrupts, 0);
+    if (!driver) return std::unexpected("GuestDriver::Create: " + driver.error().Message());
+    g->driver = std::move(*driver);
+    auto ready = g->driver->RunToEvent();
+    if (!ready) return std::unexpected("start-up: " + ready.error().Message());
+    const auto* io = std::get_if<virt::IoExit>(&*ready);
+    if (io == nullptr || io->port != kReadyPort) {
+      return std::unexpected("start-up: expected ready, got " + virt::guest::Describe(*ready));
+    }
+    virt::IrqFd* irqfd = g->partition->irqfd();
+    if (user_mode) {
+      auto made = virt::MakeUserModeIrqFd(*g->partition);
+      if (!made) return std::unexpected("MakeUserModeIrqFd: " + made.error().Message());
+      g->user_irqfd = std::move(*made);
+      irqfd = g->user_irqfd.get();
+    }
+    if (irqfd == nullptr) return std::unexpected("Partition::irqfd: the partition has no irqfd");
+    auto route = irqfd->NewRoute();
+    if (!route) return std::unexpected("IrqFd::NewRoute: " + route.error().Message());
+    g->route = std::move(*route);
+    if (virt::Status s = g->route->SetMsi(BenchMsi()); !s) {
+      return std::unexpected("IrqFdRoute::SetMsi: " + s.error().Message());
+    }
+    return g;
+  }
+
+  BatchTime Batch(uint32_t n) {
+    const virt::Event& event = route->event();
+    virt::Vcpu& vcpu = driver->vcpu();
+    return TimeLoop(n, [&](std::string& why) {
+      if (virt::Status s = event.Signal(); !s) {
+        why = "Event::Signal: " + s.error().Message();
+        return false;
+      }
+      auto exit = vcpu.Run();
+      if (!exit) {
+        why = "Vcpu::Run: " + exit.error().Message();
+        return false;
+      }
+      const auto* io = std::get_if<virt::IoExit>(&*exit);
+      if (io == nullptr || io->port != kVectorPort || io->value() != kVector) {
+        why = "Vcpu::Run: expected vector 0x40, got " + virt::guest::Describe(*exit);
+        return false;
+      }
+      return true;
+    });
+  }
+};
+
+void IrqfdLatency(benchmark::State& state) {
   if (!RequireKvm(state)) return;
   const raw::System* system = RawSystem(state);
   if (system == nullptr) return;
-  auto vm = raw::CreateVm(*system);
-  if (!vm) return Fail(state, "raw VM", vm.error());
-  auto guest = raw::Guest::Create(*system, vm->get());
-  if (!guest) return Fail(state, "raw guest", guest.error());
-  if (auto r = guest->RunToEvent(kModeInterrupts); !r) {
-    return Fail(state, "raw start-up", r.error());
-  }
-  if (!guest->OutValue(kReadyPort)) {
-    return Fail(state, "raw start-up", "the guest did not report ready");
-  }
-  if (auto r = raw::SetMsiRouting(vm->get(), 1); !r) return Fail(state, "raw routing", r.error());
-  auto event = raw::NewEventFd();
-  if (!event) return Fail(state, "raw eventfd", event.error());
-  if (auto r = raw::AssignIrqfd(vm->get(), event->get(), raw::kFirstMsiGsi); !r) {
-    return Fail(state, "raw irqfd", r.error());
-  }
-
-  const uint64_t one = 1;
-  for (auto _ : state) {
-    if (::write(event->get(), &one, sizeof one) != static_cast<ssize_t>(sizeof one)) {
-      Fail(state, "eventfd write", std::strerror(errno));
-      break;
-    }
-    if (auto r = guest->Run(); !r) {
-      Fail(state, "raw run", r.error());
-      break;
-    }
-    const std::optional<uint32_t> vector = guest->OutValue(kVectorPort);
-    if (vector != raw::kMsiData) {
-      Fail(state, "raw run", vector ? "guest took vector " + std::to_string(*vector)
-                                    : guest->ExitText());
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
+  virt::Hypervisor* hv = LibraryHypervisor(state);
+  if (hv == nullptr) return;
+  auto raw_guest = RawIrqGuest::Create(*system);
+  if (!raw_guest) return Fail(state, "raw side", raw_guest.error());
+  auto lib = LibraryIrqGuest::Create(*hv, false);
+  if (!lib) return Fail(state, "library side", lib.error());
+  RunPaired(state, "irqfd_latency", {.batch = kBatch},
+            [&](uint32_t n) { return raw_guest->Batch(n); },
+            [&](uint32_t n) { return (*lib)->Batch(n); });
 }
 
-void IrqfdLatencyLibrary(benchmark::State& state, bool user_mode) {
+void IrqfdLatencyUserMode(benchmark::State& state) {
   if (!RequireKvm(state)) return;
   virt::Hypervisor* hv = LibraryHypervisor(state);
   if (hv == nullptr) return;
-  auto partition = hv->CreatePartition({.vcpu_count = 1, .irqchip = true});
-  if (!partition) return Fail(state, "CreatePartition", partition.error());
-  auto driver = virt::guest::GuestDriver::Create(**partition, kModeInterrupts, 0);
-  if (!driver) return Fail(state, "GuestDriver::Create", driver.error());
-  auto ready = (*driver)->RunToEvent();
-  if (!ready) return Fail(state, "start-up", ready.error());
-  const auto* io = std::get_if<virt::IoExit>(&*ready);
-  if (io == nullptr || io->port != kReadyPort) {
-    return Fail(state, "start-up", "expected ready, got " + virt::guest::Describe(*ready));
-  }
-  std::unique_ptr<virt::UserModeIrqFd> user_irqfd;  // shut down before the partition goes
-  virt::IrqFd* irqfd = (*partition)->irqfd();
-  if (user_mode) {
-    auto made = virt::MakeUserModeIrqFd(**partition);
-    if (!made) return Fail(state, "MakeUserModeIrqFd", made.error());
-    user_irqfd = std::move(*made);
-    irqfd = user_irqfd.get();
-  }
-  if (irqfd == nullptr) return Fail(state, "Partition::irqfd", "the partition has no irqfd");
-  auto route = irqfd->NewRoute();
-  if (!route) return Fail(state, "IrqFd::NewRoute", route.error());
-  if (virt::Status s = (*route)->SetMsi(BenchMsi()); !s) {
-    return Fail(state, "IrqFdRoute::SetMsi", s.error());
-  }
-  const virt::Event& event = (*route)->event();
-  virt::Vcpu& vcpu = (*driver)->vcpu();
-
-  for (auto _ : state) {
-    if (virt::Status s = event.Signal(); !s) {
-      Fail(state, "Event::Signal", s.error());
-      break;
-    }
-    auto exit = vcpu.Run();
-    if (!exit) {
-      Fail(state, "Vcpu::Run", exit.error());
-      break;
-    }
-    io = std::get_if<virt::IoExit>(&*exit);
-    if (io == nullptr || io->port != kVectorPort || io->value() != kVector) {
-      Fail(state, "Vcpu::Run", "expected vector 0x40, got " + virt::guest::Describe(*exit));
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
-  // Destroyed in reverse order: the route, the user-mode irqfd (Shutdown), the guest, the
-  // partition.
+  auto kernel = LibraryIrqGuest::Create(*hv, false);
+  if (!kernel) return Fail(state, "kernel irqfd side", kernel.error());
+  auto user = LibraryIrqGuest::Create(*hv, true);
+  if (!user) return Fail(state, "user-mode irqfd side", user.error());
+  RunPaired(state, "irqfd_latency_user_mode", {.batch = kBatch},
+            [&](uint32_t n) { return (*kernel)->Batch(n); },
+            [&](uint32_t n) { return (*user)->Batch(n); });
 }
 
-void IrqfdLatencyVirt(benchmark::State& state) { IrqfdLatencyLibrary(state, false); }
-void IrqfdLatencyUserMode(benchmark::State& state) { IrqfdLatencyLibrary(state, true); }
-
 [[maybe_unused]] const bool kRegistered = [] {
-  benchmark::RegisterBenchmark("irqfd_latency/raw", IrqfdLatencyRaw)
-      ->UseRealTime()
+  benchmark::RegisterBenchmark("irqfd_latency/paired", IrqfdLatency)
+      ->Iterations(kPairs)
+      ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("irqfd_latency/virt", IrqfdLatencyVirt)
-      ->UseRealTime()
+  benchmark::RegisterBenchmark("irqfd_latency/user_mode_paired", IrqfdLatencyUserMode)
+      ->Iterations(kPairs)
+      ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("irqfd_latency/user_mode", IrqfdLatencyUserMode)
-      ->UseRealTime()
-      ->Unit(benchmark::kMicrosecond);
-  AddComparison({"irqfd_latency", "irqfd_latency/raw", "irqfd_latency/virt",
-                 Goal::RatioAtMost(1.03)});
+  AddComparison({"irqfd_latency", "", "irqfd_latency/paired", Goal::RatioAtMost(1.01), true});
   // The user-mode irqfd against the library's kernel irqfd.
-  AddComparison({"irqfd_latency_user_mode", "irqfd_latency/virt", "irqfd_latency/user_mode",
-                 Goal::RatioAtMost(1.5)});
+  AddComparison({"irqfd_latency_user_mode", "", "irqfd_latency/user_mode_paired",
+                 Goal::RatioAtMost(1.20), true});
   return true;
 }();
 

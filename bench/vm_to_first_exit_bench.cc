@@ -4,7 +4,8 @@
 // guest memory with the test guest copied in and mapped at guest physical 0, vCPU 0 with its
 // kvm_run and CPUID, flat protected-mode registers, and one KVM_RUN to the guest's first exit
 // (its first "hello" OUT). /dev/kvm itself is opened once per process on both sides (as a VMM
-// opens its hypervisor once). The previous iteration's VM is torn down with the timer paused.
+// opens its hypervisor once). Each iteration's VM is torn down untimed. The row is paired
+// (RunPaired): batches of raw and library iterations alternate in one process.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "bench_common.h"
 #include "guest_driver.h"
+#include "paired.h"
 #include "raw_kvm.h"
 #include "report.h"
 #include "test_guest.h"
@@ -25,98 +27,75 @@ namespace {
 using virt::guest::kHelloPort;
 using virt::guest::kModeHalt;
 
-void VmToFirstExitRaw(benchmark::State& state) {
-  if (!RequireKvm(state)) return;
-  const raw::System* system = RawSystem(state);
-  if (system == nullptr) return;
-  std::optional<raw::Guest> guest;
-  std::optional<raw::Fd> vm;
+constexpr const char* kRow = "vm_to_first_exit";
+constexpr uint32_t kBatch = 2;
+constexpr int64_t kPairs = 10;  // per repetition
 
-  for (auto _ : state) {
-    state.PauseTiming();
-    guest.reset();  // vCPU and memory first, then the VM
-    vm.reset();
-    state.ResumeTiming();
-
-    auto fresh = raw::CreateVm(*system);
-    if (!fresh) {
-      Fail(state, "raw VM", fresh.error());
-      break;
-    }
+BatchTime RawToFirstExit(const raw::System& system, uint32_t iterations) {
+  Stopwatch watch;
+  for (uint32_t i = 0; i < iterations; ++i) {
+    std::optional<raw::Fd> vm;
+    std::optional<raw::Guest> guest;  // destroyed first: vCPU and memory, then the VM
+    watch.Start();
+    auto fresh = raw::CreateVm(system);
+    if (!fresh) return std::unexpected("raw VM: " + fresh.error());
     vm.emplace(std::move(*fresh));
-    auto created = raw::Guest::Create(*system, vm->get());
-    if (!created) {
-      Fail(state, "raw guest", created.error());
-      break;
-    }
+    auto created = raw::Guest::Create(system, vm->get());
+    if (!created) return std::unexpected("raw guest: " + created.error());
     guest.emplace(std::move(*created));
-    if (auto r = guest->Run(); !r) {
-      Fail(state, "raw run", r.error());
-      break;
-    }
+    if (auto r = guest->Run(); !r) return std::unexpected("raw run: " + r.error());
+    watch.Stop();
     if (!guest->OutValue(kHelloPort)) {
-      Fail(state, "raw run", "expected the first hello OUT, got " + guest->ExitText());
-      break;
+      return std::unexpected("raw run: expected the first hello OUT, got " + guest->ExitText());
     }
   }
-  guest.reset();
-  vm.reset();
+  return watch.total_ns();
 }
 
-void VmToFirstExitVirt(benchmark::State& state) {
-  if (!RequireKvm(state)) return;
-  virt::Hypervisor* hv = LibraryHypervisor(state);
-  if (hv == nullptr) return;
-  std::unique_ptr<virt::guest::GuestDriver> driver;
-  std::unique_ptr<virt::Partition> partition;
-
-  for (auto _ : state) {
-    state.PauseTiming();
-    driver.reset();  // vCPU and memory first, then the partition
-    partition.reset();
-    state.ResumeTiming();
-
-    auto fresh = hv->CreatePartition({.vcpu_count = 1, .irqchip = true});
-    if (!fresh) {
-      Fail(state, "CreatePartition", fresh.error());
-      break;
-    }
+BatchTime LibraryToFirstExit(virt::Hypervisor& hv, uint32_t iterations) {
+  Stopwatch watch;
+  for (uint32_t i = 0; i < iterations; ++i) {
+    std::unique_ptr<virt::Partition> partition;
+    std::unique_ptr<virt::guest::GuestDriver> driver;  // destroyed first, then the partition
+    watch.Start();
+    auto fresh = hv.CreatePartition({.vcpu_count = 1, .irqchip = true});
+    if (!fresh) return std::unexpected("CreatePartition: " + fresh.error().Message());
     partition = std::move(*fresh);
     // GuestDriver::Create: GuestMemory::Allocate (mmap), guest::Load (memcpy),
     // Partition::MapMemory, Partition::CreateVcpu, guest::Start (Get/SetSpecialRegisters,
     // SetRegisters): the library calls a VMM makes, nothing else.
     auto created = virt::guest::GuestDriver::Create(*partition, kModeHalt, 0);
-    if (!created) {
-      Fail(state, "GuestDriver::Create", created.error());
-      break;
-    }
+    if (!created) return std::unexpected("GuestDriver::Create: " + created.error().Message());
     driver = std::move(*created);
     auto exit = driver->vcpu().Run();
-    if (!exit) {
-      Fail(state, "Vcpu::Run", exit.error());
-      break;
-    }
+    watch.Stop();
+    if (!exit) return std::unexpected("Vcpu::Run: " + exit.error().Message());
     const auto* io = std::get_if<virt::IoExit>(&*exit);
     if (io == nullptr || !io->is_write || io->port != kHelloPort) {
-      Fail(state, "Vcpu::Run", "expected the first hello OUT, got " + virt::guest::Describe(*exit));
-      break;
+      return std::unexpected("Vcpu::Run: expected the first hello OUT, got " +
+                             virt::guest::Describe(*exit));
     }
   }
-  driver.reset();
-  partition.reset();
+  return watch.total_ns();
+}
+
+void VmToFirstExit(benchmark::State& state) {
+  if (!RequireKvm(state)) return;
+  const raw::System* system = RawSystem(state);
+  if (system == nullptr) return;
+  virt::Hypervisor* hv = LibraryHypervisor(state);
+  if (hv == nullptr) return;
+  RunPaired(state, kRow, {.batch = kBatch},
+            [&](uint32_t k) { return RawToFirstExit(*system, k); },
+            [&](uint32_t k) { return LibraryToFirstExit(*hv, k); });
 }
 
 [[maybe_unused]] const bool kRegistered = [] {
-  benchmark::RegisterBenchmark("vm_to_first_exit/raw", VmToFirstExitRaw)
-      ->Iterations(20)
-      ->UseRealTime()
+  benchmark::RegisterBenchmark("vm_to_first_exit/paired", VmToFirstExit)
+      ->Iterations(kPairs)
+      ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("vm_to_first_exit/virt", VmToFirstExitVirt)
-      ->Iterations(20)
-      ->UseRealTime()
-      ->Unit(benchmark::kMillisecond);
-  AddComparison({"vm_to_first_exit", "vm_to_first_exit/raw", "vm_to_first_exit/virt",
-                 Goal::RatioAtMost(1.05)});
+  AddComparison({kRow, "", "vm_to_first_exit/paired", Goal::RatioAtMost(1.02), true});
   return true;
 }();
 
