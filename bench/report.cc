@@ -294,7 +294,7 @@ std::string ToMarkdown(const std::vector<Row>& rows) {
       if (r.ratio) {
         const double s = SpreadFraction(*r.spread, *r.ratio);
         char buf[64];
-        const char* format = s <= kSteadySpread ? "±%.2g %%" : "**±%.2g %%: wider than ±1 %%**";
+        const char* format = s <= kSteadySpread ? "±%.2f %%" : "**±%.1f %%: wider than ±1 %%**";
         std::snprintf(buf, sizeof buf, format, s * 100);
         spread = buf;
       }
