@@ -19,10 +19,11 @@ using BatchTime = std::expected<double, std::string>;
 // happen in the call but outside the time it returns.
 using PairedSide = std::function<BatchTime(uint32_t iterations)>;
 
+// How a paired row alternates its sides.
 struct PairedPlan {
-  uint32_t batch = 1;    // iterations per side per pair: short, so the host drifts little
-                         // between the two halves of a pair
-  bool warm_up = true;   // one untimed batch of each side before the first pair
+  uint32_t batch = 1;   // iterations per side per pair: short, so the host drifts little
+                        // between the two halves of a pair
+  bool warm_up = true;  // one untimed batch of each side before the first pair
 };
 
 // Runs one repetition of the paired row `row` (a Comparison registered with .paired = true):
