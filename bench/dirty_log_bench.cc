@@ -35,8 +35,8 @@ using virt::guest::kModeDirtyPages;
 
 constexpr uint64_t kSlotSize = uint64_t{1} << 30;
 constexpr uint32_t kSlot = 1;    // the raw side's (slot 0 is the guest's 2 MiB)
-constexpr uint32_t kBatch = 8;   // reads per side per pair
-constexpr int kPairs = 30;
+constexpr uint32_t kBatch = 2;   // reads per side per pair
+constexpr int kPairs = 100;
 
 uint64_t Count(const std::vector<uint64_t>& bits) {
   uint64_t n = 0;

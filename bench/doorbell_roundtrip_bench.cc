@@ -18,8 +18,8 @@
 namespace virt_bench {
 namespace {
 
-constexpr uint32_t kBatch = 64;   // round trips per side per pair
-constexpr int kPairs = 40;        // pairs per repetition
+constexpr uint32_t kBatch = 16;  // round trips per side per pair
+constexpr int kPairs = 100;      // pairs per repetition
 
 void DoorbellRoundtrip(benchmark::State& state) {
   if (!RequireKvm(state)) return;

@@ -27,8 +27,8 @@ namespace {
 using virt::guest::kLoopPort;
 using virt::guest::kModeOutLoop;
 
-constexpr uint32_t kBatch = 16;  // save + restore pairs per side per pair
-constexpr int kPairs = 40;
+constexpr uint32_t kBatch = 2;  // save + restores per side per pair
+constexpr int kPairs = 150;
 
 std::expected<double, std::string> RawBatch(raw::VcpuStateBuffers& buffers, int vcpu_fd,
                                             uint32_t n) {
