@@ -253,12 +253,14 @@ Made<double> PioExitLoop::Batch(uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) {
     auto sent = partition.RequestMsi(msi);
     if (!sent || !*sent) {
-      return Failed("RequestMsi: " + (sent ? std::string("not delivered") : sent.error().Message()));
+      return Failed("RequestMsi: " +
+                    (sent ? std::string("not delivered") : sent.error().Message()));
     }
     auto exit = vcpu.Run();
     if (!exit) return Failed("Vcpu::Run: " + exit.error().Message());
     const auto* io = std::get_if<virt::IoExit>(&*exit);
-    if (io == nullptr || !io->is_write || io->port != kDoorbellPort || io->value() != ++next_ring_) {
+    ++next_ring_;
+    if (io == nullptr || !io->is_write || io->port != kDoorbellPort || io->value() != next_ring_) {
       return Failed("expected ring " + std::to_string(next_ring_) + ", got " +
                     virt::guest::Describe(*exit));
     }

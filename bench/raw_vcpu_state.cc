@@ -99,7 +99,9 @@ Expected<VcpuStateLayout> VcpuStateLayout::Probe(const System& system, int vm_fd
     layout.msrs.erase(layout.msrs.begin() + done);
   }
   const int xsave2 = ::ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-  if (xsave2 >= static_cast<int>(sizeof(XsaveArea))) layout.xsave2_size = static_cast<uint32_t>(xsave2);
+  if (xsave2 >= static_cast<int>(sizeof(XsaveArea))) {
+    layout.xsave2_size = static_cast<uint32_t>(xsave2);
+  }
   layout.mp_state = ::ioctl(system.kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_MP_STATE) > 0;
   return layout;
 }
