@@ -288,4 +288,103 @@ std::string Guest::ExitText() const {
   return buf;
 }
 
+// --- Doorbells, MSIs and the dirty log ---
+
+namespace {
+
+kvm_ioeventfd IoeventfdArgs(int event_fd, bool pio, uint64_t address, uint32_t length) {
+  kvm_ioeventfd k{};
+  k.addr = address;
+  k.len = length;
+  k.fd = event_fd;
+  if (pio) k.flags |= KVM_IOEVENTFD_FLAG_PIO;
+  return k;
+}
+
+}  // namespace
+
+Expected<void> AssignIoeventfd(int vm_fd, int event_fd, bool pio, uint64_t address,
+                               uint32_t length) {
+  kvm_ioeventfd k = IoeventfdArgs(event_fd, pio, address, length);
+  if (Ioctl(vm_fd, KVM_IOEVENTFD, &k) < 0) return Failed("KVM_IOEVENTFD assign");
+  return {};
+}
+
+Expected<void> DeassignIoeventfd(int vm_fd, int event_fd, bool pio, uint64_t address,
+                                 uint32_t length) {
+  kvm_ioeventfd k = IoeventfdArgs(event_fd, pio, address, length);
+  k.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+  if (Ioctl(vm_fd, KVM_IOEVENTFD, &k) < 0) return Failed("KVM_IOEVENTFD deassign");
+  return {};
+}
+
+Expected<void> SignalMsi(int vm_fd, uint32_t data) {
+  kvm_msi msi{};
+  msi.address_lo = kMsiAddress;
+  msi.data = data;
+  if (Ioctl(vm_fd, KVM_SIGNAL_MSI, &msi) < 0) return Failed("KVM_SIGNAL_MSI");
+  return {};
+}
+
+Expected<bool> EnableManualDirtyLog(const System& system, int vm_fd) {
+  const int caps =
+      ::ioctl(system.kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+  if (caps < 0) return Failed("KVM_CHECK_EXTENSION");
+  if ((caps & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) == 0) return false;
+  kvm_enable_cap cap{};
+  cap.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+  cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+  if (Ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0) return Failed("KVM_ENABLE_CAP");
+  return true;
+}
+
+Expected<DirtyLoggedSlot> DirtyLoggedSlot::Map(int vm_fd, uint32_t slot, uint64_t guest_address,
+                                               uint64_t size) {
+  DirtyLoggedSlot s;
+  void* mem = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) return Failed("mmap dirty-logged slot");
+  s.host_ = mem;
+  s.size_ = size;
+  s.slot_ = slot;
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.flags = KVM_MEM_LOG_DIRTY_PAGES;
+  region.guest_phys_addr = guest_address;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<uintptr_t>(mem);
+  if (Ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    return Failed("KVM_SET_USER_MEMORY_REGION (dirty log)");
+  }
+  return s;
+}
+
+DirtyLoggedSlot::DirtyLoggedSlot(DirtyLoggedSlot&& other) noexcept
+    : host_(std::exchange(other.host_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      slot_(other.slot_) {}
+
+DirtyLoggedSlot::~DirtyLoggedSlot() {
+  if (host_ != nullptr) ::munmap(host_, size_);
+}
+
+Expected<void> GetDirtyLog(int vm_fd, uint32_t slot, uint64_t* bitmap) {
+  kvm_dirty_log log{};
+  log.slot = slot;
+  log.dirty_bitmap = bitmap;
+  if (Ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) return Failed("KVM_GET_DIRTY_LOG");
+  return {};
+}
+
+Expected<void> ClearDirtyLog(int vm_fd, uint32_t slot, uint64_t first_page, uint32_t num_pages,
+                             uint64_t* bitmap) {
+  kvm_clear_dirty_log clear{};
+  clear.slot = slot;
+  clear.first_page = first_page;
+  clear.num_pages = num_pages;
+  clear.dirty_bitmap = bitmap;
+  if (Ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0) return Failed("KVM_CLEAR_DIRTY_LOG");
+  return {};
+}
+
 }  // namespace virt_bench::raw

@@ -110,6 +110,9 @@ class Guest {
   // The last exit for failure messages: "exit reason 2 (io, port 0x10, out)".
   std::string ExitText() const;
 
+  // The vCPU's fd, for the state baseline's ioctls.
+  int vcpu_fd() const { return vcpu_.get(); }
+
  private:
   Guest() = default;
 
@@ -118,5 +121,48 @@ class Guest {
   kvm_run* run_ = nullptr;
   size_t run_size_ = 0;
 };
+
+// --- Doorbells, MSIs and the dirty log (doorbell_*, dirty_log_* rows) ---
+
+// KVM_IOEVENTFD assign / deassign of `event_fd` for writes of `length` bytes to `address`
+// (port I/O with `pio`, else MMIO), no data match: what KvmDoorbellOps does.
+Expected<void> AssignIoeventfd(int vm_fd, int event_fd, bool pio, uint64_t address,
+                               uint32_t length);
+Expected<void> DeassignIoeventfd(int vm_fd, int event_fd, bool pio, uint64_t address,
+                                 uint32_t length);
+
+// KVM_SIGNAL_MSI of kMsiAddress with `data` (a fixed-delivery vector to APIC 0).
+Expected<void> SignalMsi(int vm_fd, uint32_t data);
+
+// KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) when
+// the host has it, as KvmHypervisor::CreatePartition does: true when enabled.
+Expected<bool> EnableManualDirtyLog(const System& system, int vm_fd);
+
+// Anonymous memory of `size` bytes (MAP_NORESERVE) mapped as memslot `slot` at `guest_address`
+// with KVM_MEM_LOG_DIRTY_PAGES; unmapped from the host on destruction (the VM goes first).
+class DirtyLoggedSlot {
+ public:
+  static Expected<DirtyLoggedSlot> Map(int vm_fd, uint32_t slot, uint64_t guest_address,
+                                       uint64_t size);
+  DirtyLoggedSlot(DirtyLoggedSlot&& other) noexcept;
+  DirtyLoggedSlot& operator=(DirtyLoggedSlot&&) = delete;
+  ~DirtyLoggedSlot();
+
+  uint32_t slot() const { return slot_; }
+  uint64_t pages() const { return size_ / 4096; }
+
+ private:
+  DirtyLoggedSlot() = default;
+  void* host_ = nullptr;
+  uint64_t size_ = 0;
+  uint32_t slot_ = 0;
+};
+
+// KVM_GET_DIRTY_LOG of `slot` into `bitmap` (one bit per page of the slot).
+Expected<void> GetDirtyLog(int vm_fd, uint32_t slot, uint64_t* bitmap);
+// KVM_CLEAR_DIRTY_LOG of the set bits of `bitmap`, which covers pages [first_page,
+// first_page + num_pages) of `slot`.
+Expected<void> ClearDirtyLog(int vm_fd, uint32_t slot, uint64_t first_page, uint32_t num_pages,
+                             uint64_t* bitmap);
 
 }  // namespace virt_bench::raw

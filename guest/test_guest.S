@@ -34,7 +34,15 @@
  *      (periodic, vector TIMER_VECTOR), says READY_PORT, then loops forever incrementing
  *      COUNTERS + 4n. Interrupts: the timer increments TICKS + 4n; any other vector v is
  *      recorded at TAKEN + 4n; both EOI and restart the loop (registers other than ebx/ebp
- *      carry nothing across). Its own 2 KiB of stack per vCPU.
+ *      carry nothing across). Its own 2 KiB of stack per vCPU;
+ *      mode 8: the port doorbell loop, for benchmarks: enables its APIC, then forever writes the
+ *      ring number (4 bytes) to DOORBELL_PORT and waits with sti; hlt for an interrupt (EOI'd
+ *      without any port access), ringing again after each one, until an interrupt on
+ *      STOP_VECTOR: then it writes the number of rings answered to VECTOR_PORT and halts. With
+ *      a doorbell on DOORBELL_PORT the loop makes no exit; without one each ring is a PIO exit;
+ *      mode 9: the dirty-page writer, for benchmarks: forever writes the round number to the
+ *      first word of DIRTY_PAGES pages, DIRTY_STRIDE apart from DIRTY_BASE, then reports the
+ *      round with a 4-byte OUT to DIRTY_PORT.
  *
  * Layout: the image (code, then the 256 stubs) must end below IDT_BASE; `.org` at the end makes
  * the build fail if it ever grows past it. Stack below STACK_TOP.
@@ -48,6 +56,12 @@
         .set CPUID_PORT,  0x16
         .set COUNT_PORT,  0x17
         .set ID_PORT,     0x18
+        .set DOORBELL_PORT, 0x19
+        .set DIRTY_PORT,  0x1a
+        .set STOP_VECTOR, 0x41
+        .set DIRTY_BASE,  0x40000000
+        .set DIRTY_PAGES, 1024
+        .set DIRTY_STRIDE, 0x100000
         .set COUNTERS,    0x6000
         .set TICKS,       0x6040
         .set TAKEN,       0x6080
@@ -129,6 +143,10 @@ say_hello:
         je      doorbells
         cmp     $7, %ebx
         je      snapshot
+        cmp     $8, %ebx
+        je      port_doorbells
+        cmp     $9, %ebx
+        je      dirty_pages
         cli
         hlt
         jmp     .
@@ -230,12 +248,42 @@ count:
         incl    COUNTERS(,%ebp,4)
         jmp     count
 
+port_doorbells:
+        movl    $0x1ff, APIC_SVR
+        xor     %edi, %edi              /* rings answered */
+port_ring:
+        mov     %edi, %eax
+        mov     $DOORBELL_PORT, %dx
+        out     %eax, %dx
+port_wait:
+        mov     $STACK_TOP, %esp
+        sti
+        hlt
+        jmp     port_wait               /* woken without an interrupt: wait again, no ring */
+
+dirty_pages:
+        xor     %edi, %edi              /* round */
+dirty_round:
+        mov     $DIRTY_BASE, %esi
+        mov     $DIRTY_PAGES, %ecx
+dirty_write:
+        mov     %edi, (%esi)
+        add     $DIRTY_STRIDE, %esi
+        loop    dirty_write
+        mov     %edi, %eax
+        mov     $DIRTY_PORT, %dx
+        out     %eax, %dx
+        inc     %edi
+        jmp     dirty_round
+
 handler:
         /* %al: the vector, from the stub. */
         cmp     $6, %ebx
         je      doorbell_irq
         cmp     $7, %ebx
         je      snapshot_irq
+        cmp     $8, %ebx
+        je      port_doorbell_irq
         movzbl  %al, %eax
         cmp     $32, %eax
         jb      exception
@@ -258,6 +306,19 @@ doorbell_irq:
         inc     %edi
         mov     $STACK_TOP, %esp
         jmp     ring
+port_doorbell_irq:
+        movl    $0, APIC_EOI
+        cmp     $STOP_VECTOR, %al
+        je      port_stop
+        inc     %edi
+        jmp     port_ring
+port_stop:
+        mov     %edi, %eax
+        mov     $VECTOR_PORT, %dx
+        out     %eax, %dx
+        cli
+        hlt
+        jmp     .
 exception:
         add     $EXCEPTION_BASE, %eax
         mov     $VECTOR_PORT, %dx

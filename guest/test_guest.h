@@ -43,6 +43,20 @@ inline constexpr uint32_t kModeDoorbell = 6;
 // instruction runs: the x87/SSE/AVX registers keep what the VMM loaded), the LAPIC timer
 // periodic, then count in memory forever (see test_guest.S).
 inline constexpr uint32_t kModeSnapshot = 7;
+// Benchmark modes. kModePortDoorbell: rings kDoorbellPort (a 4-byte OUT of the ring number), waits
+// for any interrupt (EOI'd silently), rings again, forever; an interrupt on kStopVector ends it:
+// it reports the rings answered to kVectorPort and halts.
+inline constexpr uint32_t kModePortDoorbell = 8;
+inline constexpr uint16_t kDoorbellPort = 0x19;
+inline constexpr uint8_t kStopVector = 0x41;
+// kModeDirtyPages: forever writes the first word of kDirtyPages pages kDirtyStride apart from
+// kDirtyBase (memory the VMM maps there), then reports the round with a 4-byte OUT to
+// kDirtyPort.
+inline constexpr uint32_t kModeDirtyPages = 9;
+inline constexpr uint16_t kDirtyPort = 0x1a;
+inline constexpr uint64_t kDirtyBase = 0x40000000;
+inline constexpr uint32_t kDirtyPages = 1024;
+inline constexpr uint64_t kDirtyStride = 0x100000;
 
 inline constexpr uint64_t kLoadAddress = 0x1000;
 inline constexpr uint64_t kIdtBase = 0x3000;      // the image ends below it (checked when built)
