@@ -1,4 +1,4 @@
-// KvmVcpu: KVM_RUN, exit decoding, completions and the immediate_exit + signal cancel.
+// KvmVcpu: KVM_RUN, exit decoding, completions and the lock-free immediate_exit + signal cancel.
 #include "kvm_vcpu.h"
 
 #include <algorithm>
@@ -56,39 +56,55 @@ KvmVcpu::KvmVcpu(std::shared_ptr<KvmIoctl> ioctl, KvmFd fd, kvm_run* run, uint32
 KvmVcpu::~KvmVcpu() { (void)ioctl_->UnmapRun(run_, run_size_); }
 
 void KvmVcpu::Cancel() {
-  // The flag and immediate_exit change together under kick_mu_, so Run never sees one without
-  // the other. immediate_exit covers a Run that has not entered KVM_RUN yet; the signal covers
-  // one inside it (KVM returns EINTR when a signal is pending).
-  std::lock_guard lock(kick_mu_);
-  cancel_requested_ = true;
+  // kCancel is the request; immediate_exit covers a runner that passed its check but has not
+  // entered KVM_RUN yet, the signal one inside it (KVM returns EINTR when a signal is pending).
+  uint32_t seen = state_.load(std::memory_order_relaxed);
+  while (!state_.compare_exchange_weak(seen, (seen | kCancel) + ((seen & kInRun) ? kKicker : 0),
+                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
   __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
-  if (in_run_) pthread_kill(runner_, KickSignal());
+  if ((seen & kInRun) == 0) return;  // the next check in Run sees kCancel
+  {
+    std::lock_guard lock(kick_mu_);
+    if (state_.load(std::memory_order_acquire) & kInRun) {
+      pthread_kill(runner_.load(std::memory_order_relaxed), KickSignal());
+    }
+  }
+  state_.fetch_sub(kKicker, std::memory_order_release);
+}
+
+uint32_t KvmVcpu::LeaveRun(uint32_t also_clear) {
+  const uint32_t was = state_.fetch_and(~(kInRun | also_clear), std::memory_order_acq_rel);
+  if (was >= kKicker) {
+    // A Cancel may be about to signal this thread: wait until it has (or has seen kInRun clear).
+    std::lock_guard lock(kick_mu_);
+  }
+  return was;
 }
 
 Result<VcpuExit> KvmVcpu::Run() {
   pending_ = Pending::kNone;
+  runner_.store(pthread_self(), std::memory_order_relaxed);
   for (;;) {
-    {
-      std::lock_guard lock(kick_mu_);
-      if (cancel_requested_) {
-        // A completion written before this Run is still consumed by the next KVM_RUN: KVM
-        // finishes a pending IN/MMIO read before it looks at immediate_exit.
-        cancel_requested_ = false;
-        __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
-        return VcpuExit{CancelledExit{}};
-      }
-      in_run_ = true;
-      runner_ = pthread_self();
+    if (state_.fetch_or(kInRun, std::memory_order_acq_rel) & kCancel) {
+      // A completion written before this Run is still consumed by the next KVM_RUN: KVM
+      // finishes a pending IN/MMIO read before it looks at immediate_exit. immediate_exit is
+      // cleared before kCancel, so a later Cancel's store of 1 is never lost.
+      __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      LeaveRun(kCancel);
+      return VcpuExit{CancelledExit{}};
     }
     entered_ = true;
     Status ran = ioctl_->Run(fd_.get());
-    {
-      std::lock_guard lock(kick_mu_);
-      in_run_ = false;
-    }
+    const uint32_t was = LeaveRun(0);
     if (!ran) {
       // EINTR: our kick (seen at the top of the loop) or a foreign signal (run again).
-      if (ran.error().native_code == EINTR || ran.error().native_code == EAGAIN) continue;
+      if (ran.error().native_code == EINTR || ran.error().native_code == EAGAIN) {
+        // No Cancel pending: an immediate_exit left by a Cancel that was consumed together
+        // with an earlier one is cleared (a new Cancel sets kCancel, seen at the top).
+        if ((was & kCancel) == 0) __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        continue;
+      }
       return ran.error();
     }
     if (run_->exit_reason == KVM_EXIT_INTR) continue;

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -103,10 +104,20 @@ class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState, public 
   const KvmVcpuConfig config_;
   std::vector<uint32_t> msrs_;  // the saveable MSRs this vCPU accepts (state calls only)
 
-  std::mutex kick_mu_;
-  bool cancel_requested_ = false;  // guarded by kick_mu_, set together with immediate_exit
-  bool in_run_ = false;            // guarded by kick_mu_: runner_ is inside KVM_RUN
-  pthread_t runner_{};   // guarded by kick_mu_
+  // Cancel protocol, lock-free on Run's path. state_ holds kInRun (the runner is between its
+  // cancel check and the end of KVM_RUN), kCancel (a Cancel not yet consumed) and, in units of
+  // kKicker, the Cancels that saw kInRun and may signal runner_. Run sets kInRun and reads
+  // kCancel in one RMW, Cancel sets kCancel and reads kInRun in one RMW, so one of them sees the
+  // other. A kicker signals only under kick_mu_ after re-reading kInRun; a runner that leaves
+  // KVM_RUN while kickers are counted takes kick_mu_ once, so no signal is sent to a thread
+  // that has left Run (and may have exited).
+  uint32_t LeaveRun(uint32_t also_clear);
+  static constexpr uint32_t kInRun = 1;
+  static constexpr uint32_t kCancel = 2;
+  static constexpr uint32_t kKicker = 4;
+  std::atomic<uint32_t> state_{0};
+  std::atomic<pthread_t> runner_{};  // the thread in Run; published by the kInRun RMW
+  std::mutex kick_mu_;               // held by a kicker while it signals (slow path only)
 };
 
 }  // namespace virt::kvm

@@ -63,39 +63,48 @@ MshvVcpu::MshvVcpu(std::shared_ptr<MshvIoctl> ioctl, MshvFd fd, uint32_t index,
       state_(ioctl_, fd_.get(), index, *this, lapic) {}
 
 void MshvVcpu::Cancel() {
-  std::unique_lock lock(kick_mu_);
-  cancel_requested_ = true;
-  if (!in_run_ || pthread_equal(runner_, pthread_self())) return;
-  // MSHV has no immediate_exit: a signal delivered after the flag check in Run but before the
-  // ioctl sleeps would be lost, so kick again until the runner is out of the ioctl.
-  const pthread_t runner = runner_;
-  while (in_run_) {
-    pthread_kill(runner, KickSignal());
-    left_run_.wait_for(lock, std::chrono::milliseconds(1));
+  uint32_t seen = run_state_.load(std::memory_order_relaxed);
+  while (!run_state_.compare_exchange_weak(seen, (seen | kCancel) + ((seen & kInRun) ? kKicker : 0),
+                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
   }
+  if ((seen & kInRun) == 0) return;  // the next check in Run sees kCancel
+  const pthread_t runner = runner_.load(std::memory_order_relaxed);
+  if (!pthread_equal(runner, pthread_self())) {
+    // Kick until the runner has consumed this cancel (or one after it) or left MSHV_RUN_VP.
+    std::unique_lock lock(kick_mu_);
+    for (;;) {
+      const uint32_t now = run_state_.load(std::memory_order_acquire);
+      if ((now & kInRun) == 0 || (now & kCancel) == 0) break;
+      pthread_kill(runner, KickSignal());
+      left_run_.wait_for(lock, std::chrono::milliseconds(1));
+    }
+  }
+  run_state_.fetch_sub(kKicker, std::memory_order_release);
+}
+
+uint32_t MshvVcpu::LeaveRun(uint32_t also_clear) {
+  const uint32_t was = run_state_.fetch_and(~(kInRun | also_clear), std::memory_order_acq_rel);
+  if (was >= kKicker) {
+    // A Cancel may be about to signal this thread: wait until it has, and wake it.
+    std::lock_guard lock(kick_mu_);
+    left_run_.notify_all();
+  }
+  return was;
 }
 
 Result<VcpuExit> MshvVcpu::Run() {
   if (pending_ != Pending::kNone) {
     if (Status s = CompletePendingWithAllOnes(); !s) return s.error();
   }
+  runner_.store(pthread_self(), std::memory_order_relaxed);
   for (;;) {
-    {
-      std::lock_guard lock(kick_mu_);
-      if (cancel_requested_) {
-        cancel_requested_ = false;
-        return VcpuExit{CancelledExit{}};
-      }
-      in_run_ = true;
-      runner_ = pthread_self();
+    if (run_state_.fetch_or(kInRun, std::memory_order_acq_rel) & kCancel) {
+      LeaveRun(kCancel);
+      return VcpuExit{CancelledExit{}};
     }
     cpuid_.MarkEntered();
     Status ran = ioctl_->RunVp(fd_.get(), &run_);
-    {
-      std::lock_guard lock(kick_mu_);
-      in_run_ = false;
-    }
-    left_run_.notify_all();
+    LeaveRun(0);
     if (!ran) {
       // EINTR: our kick (seen at the top of the loop) or a foreign signal (run again).
       if (ran.error().native_code == EINTR || ran.error().native_code == EAGAIN) continue;

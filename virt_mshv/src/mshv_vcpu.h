@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -114,11 +115,22 @@ class MshvVcpu final : public Vcpu {
   uint64_t pending_rip_ = 0;
   std::array<uint8_t, 4> io_data_{};  // IoExit::data of the last port access
 
-  std::mutex kick_mu_;
+  // Cancel protocol, lock-free on Run's path (as KvmVcpu's). run_state_ holds kInRun (the runner
+  // is between its cancel check and the end of MSHV_RUN_VP), kCancel (a Cancel not yet
+  // consumed) and, in units of kKicker, the Cancels that saw kInRun and signal runner_. Run sets
+  // kInRun and reads kCancel in one RMW, Cancel the reverse, so one sees the other. A kicker
+  // signals under kick_mu_ after re-reading run_state_, again every millisecond until the runner
+  // has consumed the cancel or left (MSHV has no immediate_exit, so a signal that lands before
+  // the ioctl sleeps is lost); a runner leaving MSHV_RUN_VP while kickers are counted takes
+  // kick_mu_ and notifies left_run_, so no signal reaches a thread that has left Run.
+  uint32_t LeaveRun(uint32_t also_clear);
+  static constexpr uint32_t kInRun = 1;
+  static constexpr uint32_t kCancel = 2;
+  static constexpr uint32_t kKicker = 4;
+  std::atomic<uint32_t> run_state_{0};
+  std::atomic<pthread_t> runner_{};  // the thread in Run; published by the kInRun RMW
+  std::mutex kick_mu_;               // slow path only: kickers and a runner leaving past them
   std::condition_variable left_run_;
-  bool cancel_requested_ = false;  // guarded by kick_mu_
-  bool in_run_ = false;            // guarded by kick_mu_: runner_ is inside MSHV_RUN_VP
-  pthread_t runner_{};             // guarded by kick_mu_
 };
 
 }  // namespace virt::mshv
