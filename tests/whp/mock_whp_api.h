@@ -83,6 +83,31 @@ class MockWhpApi : public WhpApi {
               (WHV_PARTITION_HANDLE partition, uint32_t index, uint32_t eax, uint32_t ecx,
                WHV_CPUID_OUTPUT* output),
               (override));
+  // Issue 12: vCPU state, partition time, dirty log.
+  MOCK_METHOD(Status, GetPartitionProperty,
+              (WHV_PARTITION_HANDLE partition, WHV_PARTITION_PROPERTY_CODE code, void* buffer,
+               uint32_t size, uint32_t* written),
+              (override));
+  MOCK_METHOD(Status, SuspendPartitionTime, (WHV_PARTITION_HANDLE partition), (override));
+  MOCK_METHOD(Status, ResumePartitionTime, (WHV_PARTITION_HANDLE partition), (override));
+  MOCK_METHOD(Status, GetVirtualProcessorXsaveState,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, void* buffer, uint32_t size,
+               uint32_t* written),
+              (override));
+  MOCK_METHOD(Status, SetVirtualProcessorXsaveState,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, const void* buffer, uint32_t size),
+              (override));
+  MOCK_METHOD(Status, GetVirtualProcessorInterruptControllerState2,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, void* buffer, uint32_t size,
+               uint32_t* written),
+              (override));
+  MOCK_METHOD(Status, SetVirtualProcessorInterruptControllerState2,
+              (WHV_PARTITION_HANDLE partition, uint32_t index, const void* buffer, uint32_t size),
+              (override));
+  MOCK_METHOD(Status, QueryGpaRangeDirtyBitmap,
+              (WHV_PARTITION_HANDLE partition, uint64_t guest_address, uint64_t size,
+               uint64_t* bitmap, uint32_t bitmap_bytes),
+              (override));
   MOCK_METHOD(Status, SetEvent, (HANDLE event), (override));
   MOCK_METHOD(Status, CloseHandle, (HANDLE handle), (override));
 };
@@ -119,6 +144,8 @@ class FakeWhp {
     std::map<uint32_t, WHV_REGISTER_VALUE> registers;
     bool cancel_pending = false;  // WHvCancelRunVirtualProcessor is sticky
     std::deque<WHV_RUN_VP_EXIT_CONTEXT> exits;
+    std::vector<uint8_t> xsave;  // issue 12
+    std::vector<uint8_t> lapic;  // issue 12
   };
 
   explicit FakeWhp(std::shared_ptr<testing::NiceMock<MockWhpApi>> api = nullptr)
@@ -212,6 +239,10 @@ class FakeWhp {
     std::lock_guard lock(mu_);
     local_apic_emulation_ = value;
   }
+  void set_dirty_page_tracking(bool value) {  // issue 12
+    std::lock_guard lock(mu_);
+    dirty_page_tracking_ = value;
+  }
   void set_hypervisor_present(bool value) {
     std::lock_guard lock(mu_);
     hypervisor_present_ = value;
@@ -258,6 +289,32 @@ class FakeWhp {
     v.Reg64 = value;
     vps_[index].registers[name] = v;
   }
+  // Issue 12: the fake's XSAVE area and LAPIC page of each VP (what WHvGet...XsaveState /
+  // InterruptControllerState2 return; a new VP starts with kFakeXsaveSize / kFakeLapicSize
+  // bytes of a pattern), the reference time, and guest pages written since their last query.
+  static constexpr uint32_t kFakeXsaveSize = 4096 + 64;  // more than a page: AVX-512-sized
+  static constexpr uint32_t kFakeLapicSize = 4096;
+  std::vector<uint8_t> xsave(uint32_t index) {
+    std::lock_guard lock(mu_);
+    return vps_[index].xsave;
+  }
+  std::vector<uint8_t> lapic(uint32_t index) {
+    std::lock_guard lock(mu_);
+    return vps_[index].lapic;
+  }
+  void set_reference_time(uint64_t ticks) {
+    std::lock_guard lock(mu_);
+    reference_time_ = ticks;
+  }
+  uint64_t reference_time() const { return Locked(reference_time_); }
+  bool time_suspended() const { return Locked(time_suspended_); }
+  // The guest wrote the page holding `gpa`.
+  void MarkDirty(uint64_t gpa) {
+    std::lock_guard lock(mu_);
+    dirty_pages_.insert(gpa / 4096);
+  }
+  std::set<uint64_t> dirty_pages() const { return Locked(dirty_pages_); }
+
   bool cancel_pending(uint32_t index) {
     std::lock_guard lock(mu_);
     return vps_[index].cancel_pending;
@@ -352,7 +409,12 @@ class FakeWhp {
         "WHvCreateVirtualProcessor", "WHvDeleteVirtualProcessor", "WHvRunVirtualProcessor",
         "WHvCancelRunVirtualProcessor", "WHvGetVirtualProcessorRegisters",
         "WHvSetVirtualProcessorRegisters", "WHvRequestInterrupt", "WHvCreateTrigger",
-        "WHvUpdateTriggerParameters", "WHvDeleteTrigger", "WHvGetVirtualProcessorCpuidOutput"};
+        "WHvUpdateTriggerParameters", "WHvDeleteTrigger", "WHvGetVirtualProcessorCpuidOutput",
+        // Issue 12.
+        "WHvGetPartitionProperty", "WHvSuspendPartitionTime", "WHvResumePartitionTime",
+        "WHvGetVirtualProcessorXsaveState", "WHvSetVirtualProcessorXsaveState",
+        "WHvGetVirtualProcessorInterruptControllerState2",
+        "WHvSetVirtualProcessorInterruptControllerState2", "WHvQueryGpaRangeDirtyBitmap"};
     for (const char* name : kNames) {
       if (method == name + 3) return name;
     }
@@ -379,6 +441,7 @@ class FakeWhp {
           if (code == WHvCapabilityCodeFeatures) {
             WHV_CAPABILITY_FEATURES f{};
             f.LocalApicEmulation = local_apic_emulation_ ? 1 : 0;
+            f.DirtyPageTracking = dirty_page_tracking_ ? 1 : 0;  // issue 12
             value = f.AsUINT64;
           }
           const uint32_t n = size < sizeof value ? size : static_cast<uint32_t>(sizeof value);
@@ -450,6 +513,14 @@ class FakeWhp {
           // A new VP starts from reset; under LAPIC emulation WHP parks an AP in StartupSuspend.
           vps_[index].registers.clear();
           if (index != 0 && LapicEmulated()) Activity(index) = 1;
+          vps_[index].xsave.assign(kFakeXsaveSize, 0);
+          vps_[index].lapic.assign(kFakeLapicSize, 0);
+          for (uint32_t i = 0; i < kFakeXsaveSize; ++i) {
+            vps_[index].xsave[i] = static_cast<uint8_t>(i * 7 + index);
+          }
+          for (uint32_t i = 0; i < kFakeLapicSize; ++i) {
+            vps_[index].lapic[i] = static_cast<uint8_t>(i * 3 + index);
+          }
           return Ok();
         }));
     ON_CALL(m, DeleteVirtualProcessor(_, _))
@@ -585,6 +656,7 @@ class FakeWhp {
           *out = ReadCpuid(index, eax, ecx);
           return Ok();
         }));
+    InstallStateCalls();
     ON_CALL(m, SetEvent(_)).WillByDefault(Invoke([this](HANDLE event) -> Status {
       std::lock_guard lock(mu_);
       if (auto e = Enter("SetEvent", "")) return *e;
@@ -602,6 +674,96 @@ class FakeWhp {
     }));
   }
 
+  // Issue 12: defaults for the state, time and dirty-log calls.
+  void InstallStateCalls() {
+    using testing::_;
+    using testing::Invoke;
+    auto& m = *api_;
+    ON_CALL(m, GetPartitionProperty(_, _, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p, WHV_PARTITION_PROPERTY_CODE code,
+                                     void* buffer, uint32_t size, uint32_t* written) -> Status {
+          std::lock_guard lock(mu_);
+          char entry[64];
+          std::snprintf(entry, sizeof entry, "GetPartitionProperty(0x%x)",
+                        static_cast<unsigned>(code));
+          if (auto e = Enter("GetPartitionProperty", entry)) return *e;
+          if (!live_partitions_.contains(p) || code != WHvPartitionPropertyCodeReferenceTime ||
+              size < sizeof reference_time_) {
+            return HresultError("WHvGetPartitionProperty", kHrInvalidArg);
+          }
+          std::memcpy(buffer, &reference_time_, sizeof reference_time_);
+          if (written != nullptr) *written = sizeof reference_time_;
+          return Ok();
+        }));
+    ON_CALL(m, SuspendPartitionTime(_)).WillByDefault(Invoke([this](WHV_PARTITION_HANDLE) {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("SuspendPartitionTime", "")) return Status(*e);
+      time_suspended_ = true;
+      return Ok();
+    }));
+    ON_CALL(m, ResumePartitionTime(_)).WillByDefault(Invoke([this](WHV_PARTITION_HANDLE) {
+      std::lock_guard lock(mu_);
+      if (auto e = Enter("ResumePartitionTime", "")) return Status(*e);
+      time_suspended_ = false;
+      return Ok();
+    }));
+    auto get_buffer = [this](const char* method, std::vector<uint8_t> Vp::*field) {
+      return [this, method, field](WHV_PARTITION_HANDLE, uint32_t index, void* buffer,
+                                   uint32_t size, uint32_t* written) -> Status {
+        std::lock_guard lock(mu_);
+        if (auto e = Enter(method, "")) return *e;
+        const std::vector<uint8_t>& bytes = vps_[index].*field;
+        if (!live_vps_.contains(index) || size < bytes.size()) {
+          return HresultError(OpName(method), kHrInvalidArg);
+        }
+        std::memcpy(buffer, bytes.data(), bytes.size());
+        if (written != nullptr) *written = static_cast<uint32_t>(bytes.size());
+        return Ok();
+      };
+    };
+    auto set_buffer = [this](const char* method, std::vector<uint8_t> Vp::*field) {
+      return [this, method, field](WHV_PARTITION_HANDLE, uint32_t index, const void* buffer,
+                                   uint32_t size) -> Status {
+        std::lock_guard lock(mu_);
+        if (auto e = Enter(method, "")) return *e;
+        if (!live_vps_.contains(index)) return HresultError(OpName(method), kHrInvalidArg);
+        const auto* bytes = static_cast<const uint8_t*>(buffer);
+        vps_[index].*field = std::vector<uint8_t>(bytes, bytes + size);
+        return Ok();
+      };
+    };
+    ON_CALL(m, GetVirtualProcessorXsaveState(_, _, _, _, _))
+        .WillByDefault(Invoke(get_buffer("GetVirtualProcessorXsaveState", &Vp::xsave)));
+    ON_CALL(m, SetVirtualProcessorXsaveState(_, _, _, _))
+        .WillByDefault(Invoke(set_buffer("SetVirtualProcessorXsaveState", &Vp::xsave)));
+    ON_CALL(m, GetVirtualProcessorInterruptControllerState2(_, _, _, _, _))
+        .WillByDefault(Invoke(
+            get_buffer("GetVirtualProcessorInterruptControllerState2", &Vp::lapic)));
+    ON_CALL(m, SetVirtualProcessorInterruptControllerState2(_, _, _, _))
+        .WillByDefault(Invoke(
+            set_buffer("SetVirtualProcessorInterruptControllerState2", &Vp::lapic)));
+    ON_CALL(m, QueryGpaRangeDirtyBitmap(_, _, _, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE, uint64_t gpa, uint64_t size,
+                                     uint64_t* bitmap, uint32_t bytes) -> Status {
+          std::lock_guard lock(mu_);
+          if (auto e = Enter("QueryGpaRangeDirtyBitmap", "")) return *e;
+          const uint64_t pages = size / 4096;
+          auto it = mappings_.upper_bound(gpa);
+          const bool tracked =
+              it != mappings_.begin() && (--it, it->second.guest_address + it->second.size >=
+                                                    gpa + size) &&
+              (it->second.flags & WHvMapGpaRangeFlagTrackDirtyPages) != 0;
+          if (gpa % 4096 != 0 || size % 4096 != 0 || !tracked || bytes < (pages + 63) / 64 * 8) {
+            return HresultError("WHvQueryGpaRangeDirtyBitmap", kHrInvalidArg);
+          }
+          std::memset(bitmap, 0, bytes);
+          for (uint64_t i = 0; i < pages; ++i) {
+            if (dirty_pages_.erase(gpa / 4096 + i) != 0) bitmap[i / 64] |= uint64_t{1} << (i % 64);
+          }
+          return Ok();
+        }));
+  }
+
   std::shared_ptr<testing::NiceMock<MockWhpApi>> api_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
@@ -613,6 +775,7 @@ class FakeWhp {
   bool local_apic_emulation_ = true;
   bool hypervisor_present_ = true;
   bool has_cpuid_output_ = true;
+  bool dirty_page_tracking_ = true;  // issue 12
   uint64_t extended_vm_exits_ = 0x47;  // X64CpuidExit, X64MsrExit, ExceptionExit, InitSipi trap
   FakeCpuidModel cpuid_;
   std::map<std::string, std::pair<int32_t, int>> fail_next_;  // hr, calls to let pass first
@@ -626,6 +789,9 @@ class FakeWhp {
   std::set<HANDLE> open_handles_;
   std::vector<WHV_INTERRUPT_CONTROL> requested_;
   std::vector<WHV_INTERRUPT_CONTROL> delivered_;
+  uint64_t reference_time_ = 0;   // issue 12
+  bool time_suspended_ = false;   // issue 12
+  std::set<uint64_t> dirty_pages_;  // issue 12: page numbers
 };
 
 }  // namespace virt::whp::test

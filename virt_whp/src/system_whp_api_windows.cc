@@ -34,6 +34,13 @@ using UpdateTriggerFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, const WHV_TRIGGER
 using DeleteTriggerFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, WHV_TRIGGER_HANDLE);
 using GetCpuidOutputFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, UINT32, UINT32, UINT32,
                                           WHV_CPUID_OUTPUT*);
+// Issue 12: state, time and dirty-log functions.
+using GetPartitionPropertyFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, WHV_PARTITION_PROPERTY_CODE,
+                                                VOID*, UINT32, UINT32*);
+using GetVpBufferFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, UINT32, VOID*, UINT32, UINT32*);
+using SetVpBufferFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, UINT32, const VOID*, UINT32);
+using QueryDirtyBitmapFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, WHV_GUEST_PHYSICAL_ADDRESS,
+                                            UINT64, UINT64*, UINT32);
 
 constexpr const wchar_t* kDll = L"WinHvPlatform.dll";
 
@@ -84,6 +91,15 @@ class SystemWhpApi final : public WhpApi {
     get(update_trigger_, "WHvUpdateTriggerParameters", false);
     get(delete_trigger_, "WHvDeleteTrigger", false);
     get(get_cpuid_output_, "WHvGetVirtualProcessorCpuidOutput", false);
+    // Issue 12.
+    get(get_partition_property_, "WHvGetPartitionProperty", true);
+    get(suspend_time_, "WHvSuspendPartitionTime", false);
+    get(resume_time_, "WHvResumePartitionTime", false);
+    get(get_xsave_, "WHvGetVirtualProcessorXsaveState", false);
+    get(set_xsave_, "WHvSetVirtualProcessorXsaveState", false);
+    get(get_lapic_, "WHvGetVirtualProcessorInterruptControllerState2", false);
+    get(set_lapic_, "WHvSetVirtualProcessorInterruptControllerState2", false);
+    get(query_dirty_, "WHvQueryGpaRangeDirtyBitmap", false);
     return missing;
   }
 
@@ -179,6 +195,55 @@ class SystemWhpApi final : public WhpApi {
     return Check("WHvGetVirtualProcessorCpuidOutput",
                  get_cpuid_output_(partition, index, eax, ecx, output));
   }
+  // Issue 12: state, time and dirty log.
+  Status GetPartitionProperty(WHV_PARTITION_HANDLE partition, WHV_PARTITION_PROPERTY_CODE code,
+                              void* buffer, uint32_t size, uint32_t* written) override {
+    UINT32 n = 0;
+    const HRESULT hr = get_partition_property_(partition, code, buffer, size, &n);
+    if (written != nullptr) *written = n;
+    return Check("WHvGetPartitionProperty", hr);
+  }
+  Status SuspendPartitionTime(WHV_PARTITION_HANDLE partition) override {
+    if (suspend_time_ == nullptr) return Missing("WHvSuspendPartitionTime");
+    return Check("WHvSuspendPartitionTime", suspend_time_(partition));
+  }
+  Status ResumePartitionTime(WHV_PARTITION_HANDLE partition) override {
+    if (resume_time_ == nullptr) return Missing("WHvResumePartitionTime");
+    return Check("WHvResumePartitionTime", resume_time_(partition));
+  }
+  Status GetVirtualProcessorXsaveState(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                       void* buffer, uint32_t size, uint32_t* written) override {
+    if (get_xsave_ == nullptr) return Missing("WHvGetVirtualProcessorXsaveState");
+    return GetVpBuffer("WHvGetVirtualProcessorXsaveState", get_xsave_, partition, index, buffer,
+                       size, written);
+  }
+  Status SetVirtualProcessorXsaveState(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                       const void* buffer, uint32_t size) override {
+    if (set_xsave_ == nullptr) return Missing("WHvSetVirtualProcessorXsaveState");
+    return Check("WHvSetVirtualProcessorXsaveState", set_xsave_(partition, index, buffer, size));
+  }
+  Status GetVirtualProcessorInterruptControllerState2(WHV_PARTITION_HANDLE partition,
+                                                      uint32_t index, void* buffer, uint32_t size,
+                                                      uint32_t* written) override {
+    if (get_lapic_ == nullptr) return Missing("WHvGetVirtualProcessorInterruptControllerState2");
+    return GetVpBuffer("WHvGetVirtualProcessorInterruptControllerState2", get_lapic_, partition,
+                       index, buffer, size, written);
+  }
+  Status SetVirtualProcessorInterruptControllerState2(WHV_PARTITION_HANDLE partition,
+                                                      uint32_t index, const void* buffer,
+                                                      uint32_t size) override {
+    if (set_lapic_ == nullptr) return Missing("WHvSetVirtualProcessorInterruptControllerState2");
+    return Check("WHvSetVirtualProcessorInterruptControllerState2",
+                 set_lapic_(partition, index, buffer, size));
+  }
+  Status QueryGpaRangeDirtyBitmap(WHV_PARTITION_HANDLE partition,
+                                  WHV_GUEST_PHYSICAL_ADDRESS guest_address, uint64_t size,
+                                  uint64_t* bitmap, uint32_t bitmap_bytes) override {
+    if (query_dirty_ == nullptr) return Missing("WHvQueryGpaRangeDirtyBitmap");
+    return Check("WHvQueryGpaRangeDirtyBitmap",
+                 query_dirty_(partition, guest_address, size, bitmap, bitmap_bytes));
+  }
+
   Status SetEvent(HANDLE event) override {
     if (!::SetEvent(event)) return LastError("SetEvent");
     return Ok();
@@ -192,6 +257,20 @@ class SystemWhpApi final : public WhpApi {
   static Error NoTriggers(const char* op) {
     return Error::Make(ErrorCode::kUnavailable, op,
                        "WinHvPlatform.dll has no interrupt triggers (Windows 10 20H2 or later)");
+  }
+
+  // Issue 12.
+  static Error Missing(const char* function) {
+    return Error::Make(ErrorCode::kUnavailable, function,
+                       std::string("WinHvPlatform.dll has no ") + function +
+                           " (a newer Windows 10 has it)");
+  }
+  static Status GetVpBuffer(const char* op, GetVpBufferFn fn, WHV_PARTITION_HANDLE partition,
+                            uint32_t index, void* buffer, uint32_t size, uint32_t* written) {
+    UINT32 n = 0;
+    const HRESULT hr = fn(partition, index, buffer, size, &n);
+    if (written != nullptr) *written = n;
+    return Check(op, hr);
   }
 
   HMODULE module_;
@@ -213,6 +292,15 @@ class SystemWhpApi final : public WhpApi {
   UpdateTriggerFn update_trigger_ = nullptr;
   DeleteTriggerFn delete_trigger_ = nullptr;
   GetCpuidOutputFn get_cpuid_output_ = nullptr;
+  // Issue 12.
+  GetPartitionPropertyFn get_partition_property_ = nullptr;
+  PartitionFn suspend_time_ = nullptr;
+  PartitionFn resume_time_ = nullptr;
+  GetVpBufferFn get_xsave_ = nullptr;
+  SetVpBufferFn set_xsave_ = nullptr;
+  GetVpBufferFn get_lapic_ = nullptr;
+  SetVpBufferFn set_lapic_ = nullptr;
+  QueryDirtyBitmapFn query_dirty_ = nullptr;
 };
 
 }  // namespace

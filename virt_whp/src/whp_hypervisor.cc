@@ -35,6 +35,7 @@ Result<std::unique_ptr<WhpHypervisor>> WhpHypervisor::Create(std::shared_ptr<Whp
   f.AsUINT64 = *features;
   WhpHostCaps caps;
   caps.local_apic_emulation = f.LocalApicEmulation != 0;
+  caps.dirty_page_tracking = f.DirtyPageTracking != 0;  // issue 12
   // Older hosts do not know this capability; leaf 0x15 is then left out unless options set it.
   auto clock = GetCapability64(*api, WHvCapabilityCodeProcessorClockFrequency);
   caps.processor_clock_hz = clock ? *clock : 0;

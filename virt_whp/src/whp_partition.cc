@@ -171,6 +171,16 @@ Result<std::unique_ptr<Partition>> WhpPartition::Create(std::shared_ptr<WhpApi> 
       partition->user_mode_irqfd_ = std::move(*irqfd);
     }
   }
+  // Issue 12: state and dirty log.
+  partition->state_ = std::make_unique<WhpPartitionState>(
+      *handle, partition->user_mode_irqfd_.get(), partition->trigger_irqfd_ != nullptr);
+  if (caps.dirty_page_tracking) {
+    WhpPartition* p = partition.get();
+    partition->dirty_log_.emplace(*handle, [p](uint64_t address, uint64_t size) {
+      std::lock_guard lock(p->memory_mu_);
+      return p->memory_.FindContaining(address, size, "DirtyLog::ReadAndClear");
+    });
+  }
   return std::unique_ptr<Partition>(std::move(partition));
 }
 

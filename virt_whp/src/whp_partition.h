@@ -3,12 +3,15 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "virt/guest_memory_map.h"
 #include "virt/partition.h"
 #include "virt/user_mode_irqfd.h"
 #include "virt/whp/whp_hypervisor.h"
+#include "whp_dirty_log.h"
+#include "whp_partition_state.h"
 
 namespace virt::whp {
 
@@ -72,6 +75,12 @@ class WhpPartition final : public Partition {
   // WhpCpuidPolicy; nullptr when the host has no WHvGetVirtualProcessorCpuidOutput (before
   // Windows 10 20H2), so what a VP presents cannot be read.
   PartitionCpuid* cpuid() override;
+  // WhpPartitionState (issue 12): the reference time, and the routes with the user-mode
+  // dispatcher; never nullptr.
+  PartitionStateControl* state() override { return state_.get(); }
+  // WhpDirtyLog over the regions mapped with MemoryFlags::kDirtyLog; nullptr when the host has
+  // no dirty-page tracking (WHvCapabilityCodeFeatures.DirtyPageTracking).
+  DirtyLog* dirty_log() override { return dirty_log_ ? &*dirty_log_ : nullptr; }
   // irq_lines() stays nullptr: WHP emulates the local APIC only, no IOAPIC or PIC (a VMM models
   // those itself and injects with RequestMsi / IrqFd; level EOIs arrive as X64ApicEoi exits).
 
@@ -87,6 +96,8 @@ class WhpPartition final : public Partition {
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, WHv call and commit
+  std::optional<WhpDirtyLog> dirty_log_;           // after memory_: its lookups take memory_mu_
+  std::unique_ptr<WhpPartitionState> state_;       // made in Create, once the irqfd exists
 };
 
 }  // namespace virt::whp

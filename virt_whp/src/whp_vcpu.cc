@@ -75,6 +75,7 @@ WhpVcpu::WhpVcpu(std::shared_ptr<WhpPartitionHandle> partition, uint32_t index,
       policy_(cpuid),
       cpuid_(std::move(cpuid), index) {
   if (irqchip) mp_state_.emplace(*partition_, index_);
+  state_.emplace(*partition_, index_, *this, policy_->probed(), irqchip);
 }
 
 VcpuCpuid* WhpVcpu::cpuid() { return policy_->probed() ? &cpuid_ : nullptr; }

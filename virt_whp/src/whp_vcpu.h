@@ -13,6 +13,7 @@
 #include "whp_mp_state.h"
 #include "whp_partition.h"
 #include "whp_vcpu_cpuid.h"
+#include "whp_vcpu_state.h"
 
 namespace virt::whp {
 
@@ -73,7 +74,7 @@ class WhpVcpu final : public Vcpu {
   Result<FpuState> GetFpu() override;
   Status SetFpu(const FpuState& fpu) override;
   // MSRs with a WHP register name (TSC, APIC_BASE, EFER, PAT, SYSENTER_CS/ESP/EIP, STAR, LSTAR,
-  // CSTAR, SFMASK, KERNEL_GS_BASE, TSC_AUX) in one call; any other index fails
+  // CSTAR, SFMASK, KERNEL_GS_BASE, TSC_AUX, the MTRRs: whp_msr_names.h) in one call; any other index fails
   // (kInvalidArgument, naming it) before the call.
   Status GetMsrs(std::span<MsrEntry> msrs) override;
   Status SetMsrs(std::span<const MsrEntry> msrs) override;
@@ -83,6 +84,8 @@ class WhpVcpu final : public Vcpu {
   VcpuCpuid* cpuid() override;
   // WhpVcpuMpState; nullptr without irqchip (no LAPIC, no INIT/SIPI).
   VcpuMpState* mp_state() override;
+  // WhpVcpuState (issue 12); never nullptr.
+  VcpuStateControl* state() override { return &*state_; }
 
  private:
   enum class Pending : uint8_t { kNone, kIoIn, kMmioRead };
@@ -106,6 +109,7 @@ class WhpVcpu final : public Vcpu {
   std::shared_ptr<WhpCpuidPolicy> policy_;
   WhpVcpuCpuid cpuid_;
   std::optional<WhpVcpuMpState> mp_state_;  // with irqchip
+  std::optional<WhpVcpuState> state_;       // after cpuid_ and mp_state_, which it uses
 
   // The access being completed (run thread only).
   Pending pending_ = Pending::kNone;

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "whp_msr_names.h"
 #include "whp_vcpu.h"
 
 namespace virt::whp {
@@ -73,32 +74,12 @@ WHV_X64_SEGMENT_REGISTER ToWhp(const SegmentRegister& s) {
   return w;
 }
 
-// The WHP register holding `msr`, or nullopt.
-std::optional<WHV_REGISTER_NAME> MsrName(uint32_t msr) {
-  switch (msr) {
-    case 0x10: return WHvX64RegisterTsc;
-    case 0x1b: return WHvX64RegisterApicBase;
-    case 0x174: return WHvX64RegisterSysenterCs;
-    case 0x175: return WHvX64RegisterSysenterEsp;
-    case 0x176: return WHvX64RegisterSysenterEip;
-    case 0x277: return WHvX64RegisterPat;
-    case 0xc0000080: return WHvX64RegisterEfer;
-    case 0xc0000081: return WHvX64RegisterStar;
-    case 0xc0000082: return WHvX64RegisterLstar;
-    case 0xc0000083: return WHvX64RegisterCstar;
-    case 0xc0000084: return WHvX64RegisterSfmask;
-    case 0xc0000102: return WHvX64RegisterKernelGsBase;
-    case 0xc0000103: return WHvX64RegisterTscAux;
-    default: return std::nullopt;
-  }
-}
-
 Result<std::vector<WHV_REGISTER_NAME>> MsrNames(std::span<const uint32_t> indices,
                                                 const char* op) {
   std::vector<WHV_REGISTER_NAME> names;
   names.reserve(indices.size());
   for (uint32_t index : indices) {
-    auto name = MsrName(index);
+    auto name = WhpMsrRegister(index);
     if (!name) {
       char hex[16];
       std::snprintf(hex, sizeof hex, "0x%x", index);

@@ -85,6 +85,44 @@ class WhpApi {
                                                 uint32_t eax, uint32_t ecx,
                                                 WHV_CPUID_OUTPUT* output) = 0;
 
+  // --- Issue 12: vCPU state, partition time, dirty-page log. The functions after
+  // GetPartitionProperty are newer than WHP itself (Windows 10 1809 / 1903): where
+  // WinHvPlatform.dll lacks one, its method fails with kUnavailable naming it.
+  // WHvGetPartitionProperty(partition, code, buffer, size, &written).
+  virtual Status GetPartitionProperty(WHV_PARTITION_HANDLE partition,
+                                      WHV_PARTITION_PROPERTY_CODE code, void* buffer,
+                                      uint32_t size, uint32_t* written) = 0;
+  // WHvSuspendPartitionTime(partition): the reference time and every VP's TSC stop.
+  virtual Status SuspendPartitionTime(WHV_PARTITION_HANDLE partition) = 0;
+  // WHvResumePartitionTime(partition): they run on from where they stopped.
+  virtual Status ResumePartitionTime(WHV_PARTITION_HANDLE partition) = 0;
+  // WHvGetVirtualProcessorXsaveState(partition, index, buffer, size, &written): the VP's XSAVE
+  // area in the hypervisor's (compacted) format.
+  virtual Status GetVirtualProcessorXsaveState(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                               void* buffer, uint32_t size,
+                                               uint32_t* written) = 0;
+  // WHvSetVirtualProcessorXsaveState(partition, index, buffer, size).
+  virtual Status SetVirtualProcessorXsaveState(WHV_PARTITION_HANDLE partition, uint32_t index,
+                                               const void* buffer, uint32_t size) = 0;
+  // WHvGetVirtualProcessorInterruptControllerState2(partition, index, buffer, size, &written):
+  // the emulated local APIC's register page (needs LAPIC emulation).
+  virtual Status GetVirtualProcessorInterruptControllerState2(WHV_PARTITION_HANDLE partition,
+                                                              uint32_t index, void* buffer,
+                                                              uint32_t size,
+                                                              uint32_t* written) = 0;
+  // WHvSetVirtualProcessorInterruptControllerState2(partition, index, buffer, size).
+  virtual Status SetVirtualProcessorInterruptControllerState2(WHV_PARTITION_HANDLE partition,
+                                                              uint32_t index, const void* buffer,
+                                                              uint32_t size) = 0;
+  // WHvQueryGpaRangeDirtyBitmap(partition, guest_address, size, bitmap, bitmap_bytes): bit i is
+  // page guest_address + i * 4 KiB of a range mapped with WHvMapGpaRangeFlagTrackDirtyPages;
+  // WHP clears the bits it returns.
+  virtual Status QueryGpaRangeDirtyBitmap(WHV_PARTITION_HANDLE partition,
+                                          WHV_GUEST_PHYSICAL_ADDRESS guest_address,
+                                          uint64_t size, uint64_t* bitmap,
+                                          uint32_t bitmap_bytes) = 0;
+  // --- end of issue 12.
+
   // Win32 SetEvent(event) (operation "SetEvent", HRESULT_FROM_WIN32(GetLastError())).
   virtual Status SetEvent(HANDLE event) = 0;
   // Win32 CloseHandle(handle).

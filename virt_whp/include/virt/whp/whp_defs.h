@@ -66,6 +66,7 @@ enum WHV_PARTITION_PROPERTY_CODE {
   WHvPartitionPropertyCodeCpuidExitList = 0x00001003,
   WHvPartitionPropertyCodeCpuidResultList = 0x00001004,
   WHvPartitionPropertyCodeLocalApicEmulationMode = 0x00001005,
+  WHvPartitionPropertyCodeReferenceTime = 0x0000100B,  // issue 12: UINT64, 100 ns units
   WHvPartitionPropertyCodeProcessorCount = 0x00001fff,
 };
 
@@ -134,6 +135,14 @@ enum WHV_REGISTER_NAME : UINT32 {
   WHvX64RegisterCr3 = 0x0000001E,
   WHvX64RegisterCr4 = 0x0000001F,
   WHvX64RegisterCr8 = 0x00000020,
+  // Issue 12 (vCPU state): debug registers and XCR0.
+  WHvX64RegisterDr0 = 0x00000021,
+  WHvX64RegisterDr1 = 0x00000022,
+  WHvX64RegisterDr2 = 0x00000023,
+  WHvX64RegisterDr3 = 0x00000024,
+  WHvX64RegisterDr6 = 0x00000025,
+  WHvX64RegisterDr7 = 0x00000026,
+  WHvX64RegisterXCr0 = 0x00000027,
   WHvX64RegisterXmm0 = 0x00001000,
   WHvX64RegisterFpMmx0 = 0x00001010,
   WHvX64RegisterFpControlStatus = 0x00001018,
@@ -151,6 +160,18 @@ enum WHV_REGISTER_NAME : UINT32 {
   WHvX64RegisterCstar = 0x0000200A,
   WHvX64RegisterSfmask = 0x0000200B,
   WHvX64RegisterTscAux = 0x0000207B,
+  // Issue 12 (vCPU state): the MTRRs (PhysBase/PhysMask 1-7 and Fix4k C8000-F8000 follow the
+  // first one of each run: the backend adds the index) and the event registers.
+  WHvX64RegisterMsrMtrrDefType = 0x0000200E,
+  WHvX64RegisterMsrMtrrPhysBase0 = 0x00002010,
+  WHvX64RegisterMsrMtrrPhysMask0 = 0x00002040,
+  WHvX64RegisterMsrMtrrFix64k00000 = 0x00002070,
+  WHvX64RegisterMsrMtrrFix16k80000 = 0x00002071,
+  WHvX64RegisterMsrMtrrFix16kA0000 = 0x00002072,
+  WHvX64RegisterMsrMtrrFix4kC0000 = 0x00002073,
+  WHvRegisterPendingInterruption = 0x80000000,
+  WHvRegisterInterruptState = 0x80000001,
+  WHvRegisterPendingEvent = 0x80000002,
   WHvRegisterInternalActivityState = 0x80000005,
 };
 
@@ -245,6 +266,57 @@ union WHV_INTERNAL_ACTIVITY_REGISTER {
   UINT64 AsUINT64;
 };
 
+// Issue 12 (vCPU events): the registers a VP's pending and in-delivery events live in.
+union WHV_X64_INTERRUPT_STATE_REGISTER {
+  struct {
+    UINT64 InterruptShadow : 1;
+    UINT64 NmiMasked : 1;
+    UINT64 Reserved : 62;
+  };
+  UINT64 AsUINT64;
+};
+
+enum WHV_X64_PENDING_INTERRUPTION_TYPE {
+  WHvX64PendingInterrupt = 0,
+  WHvX64PendingNmi = 2,
+  WHvX64PendingException = 3,
+};
+
+// The event being delivered (injected) into the VP.
+union WHV_X64_PENDING_INTERRUPTION_REGISTER {
+  struct {
+    UINT32 InterruptionPending : 1;
+    UINT32 InterruptionType : 3;  // WHV_X64_PENDING_INTERRUPTION_TYPE
+    UINT32 DeliverErrorCode : 1;
+    UINT32 InstructionLength : 4;
+    UINT32 NestedEvent : 1;
+    UINT32 Reserved : 6;
+    UINT32 InterruptionVector : 16;
+    UINT32 ErrorCode;
+  };
+  UINT64 AsUINT64;
+};
+
+enum WHV_X64_PENDING_EVENT_TYPE {
+  WHvX64PendingEventException = 0,
+  WHvX64PendingEventExtInt = 5,
+};
+
+// WHvRegisterPendingEvent as an exception raised and not yet delivered.
+union WHV_X64_PENDING_EXCEPTION_EVENT {
+  struct {
+    UINT32 EventPending : 1;
+    UINT32 EventType : 3;  // WHV_X64_PENDING_EVENT_TYPE
+    UINT32 Reserved0 : 4;
+    UINT32 DeliverErrorCode : 1;
+    UINT32 Reserved1 : 7;
+    UINT32 Vector : 16;
+    UINT32 ErrorCode;
+    UINT64 ExceptionParameter;
+  };
+  WHV_UINT128 AsUINT128;
+};
+
 union WHV_REGISTER_VALUE {
   WHV_UINT128 Reg128;
   UINT64 Reg64;
@@ -256,6 +328,9 @@ union WHV_REGISTER_VALUE {
   WHV_X64_XMM_CONTROL_STATUS_REGISTER XmmControlStatus;
   WHV_X64_SEGMENT_REGISTER Segment;
   WHV_X64_TABLE_REGISTER Table;
+  WHV_X64_INTERRUPT_STATE_REGISTER InterruptState;        // issue 12
+  WHV_X64_PENDING_INTERRUPTION_REGISTER PendingInterruption;  // issue 12
+  WHV_X64_PENDING_EXCEPTION_EVENT ExceptionEvent;         // issue 12
   WHV_INTERNAL_ACTIVITY_REGISTER InternalActivity;
 };
 
@@ -485,6 +560,9 @@ static_assert(sizeof(WHV_X64_FP_CONTROL_STATUS_REGISTER) == 16);
 static_assert(sizeof(WHV_X64_XMM_CONTROL_STATUS_REGISTER) == 16);
 static_assert(sizeof(WHV_X64_SEGMENT_REGISTER) == 16);
 static_assert(sizeof(WHV_X64_TABLE_REGISTER) == 16);
+static_assert(sizeof(WHV_X64_INTERRUPT_STATE_REGISTER) == 8);
+static_assert(sizeof(WHV_X64_PENDING_INTERRUPTION_REGISTER) == 8);
+static_assert(sizeof(WHV_X64_PENDING_EXCEPTION_EVENT) == 16);
 static_assert(sizeof(WHV_REGISTER_VALUE) == 16 && alignof(WHV_REGISTER_VALUE) == 16);
 static_assert(sizeof(WHV_X64_VP_EXECUTION_STATE) == 2);
 static_assert(sizeof(WHV_VP_EXIT_CONTEXT) == 40);

@@ -20,6 +20,7 @@ struct WhpHostCaps {
   // WHvCapabilityCodeExtendedVmExits.X64ApicInitSipiExitTrap (0 when the capability is unknown).
   bool init_sipi_trap = false;
   bool cpuid_output = false;          // WhpApi::HasCpuidOutput (Windows 10 20H2+)
+  bool dirty_page_tracking = false;   // WHvCapabilityCodeFeatures.DirtyPageTracking (issue 12)
 };
 
 // Tunables of every partition this hypervisor creates.
