@@ -24,6 +24,10 @@
 #include "fake_whp_cpuid.h"
 #include "virt/whp/whp_api.h"
 
+#ifndef _WIN32
+#include <unistd.h>  // issue 11: FakeWhp::GuestWrite signals an eventfd as WHP sets an event
+#endif
+
 namespace virt::whp::test {
 
 class MockWhpApi : public WhpApi {
@@ -108,6 +112,15 @@ class MockWhpApi : public WhpApi {
               (WHV_PARTITION_HANDLE partition, uint64_t guest_address, uint64_t size,
                uint64_t* bitmap, uint32_t bitmap_bytes),
               (override));
+  // Issue 11: doorbells.
+  MOCK_METHOD(bool, HasDoorbells, (), (const, override));
+  MOCK_METHOD(Status, RegisterPartitionDoorbellEvent,
+              (WHV_PARTITION_HANDLE partition, const WHV_DOORBELL_MATCH_DATA& match,
+               HANDLE event),
+              (override));
+  MOCK_METHOD(Status, UnregisterPartitionDoorbellEvent,
+              (WHV_PARTITION_HANDLE partition, const WHV_DOORBELL_MATCH_DATA& match),
+              (override));
   MOCK_METHOD(Status, SetEvent, (HANDLE event), (override));
   MOCK_METHOD(Status, CloseHandle, (HANDLE handle), (override));
 };
@@ -151,6 +164,7 @@ class FakeWhp {
   explicit FakeWhp(std::shared_ptr<testing::NiceMock<MockWhpApi>> api = nullptr)
       : api_(api ? std::move(api) : std::make_shared<testing::NiceMock<MockWhpApi>>()) {
     Install();
+    InstallDoorbells();  // issue 11
   }
 
   testing::NiceMock<MockWhpApi>& mock() { return *api_; }
@@ -420,6 +434,10 @@ class FakeWhp {
     }
     if (method == "SetEvent") return "SetEvent";
     if (method == "CloseHandle") return "CloseHandle";
+    if (method == "RegisterPartitionDoorbellEvent") return "WHvRegisterPartitionDoorbellEvent";
+    if (method == "UnregisterPartitionDoorbellEvent") {  // issue 11
+      return "WHvUnregisterPartitionDoorbellEvent";
+    }
     ADD_FAILURE() << "FakeWhp: unknown method " << method;
     return "unknown";
   }
@@ -792,6 +810,134 @@ class FakeWhp {
   uint64_t reference_time_ = 0;   // issue 12
   bool time_suspended_ = false;   // issue 12
   std::set<uint64_t> dirty_pages_;  // issue 12: page numbers
+
+  // Issue 11 (doorbells): WHvRegister/UnregisterPartitionDoorbellEvent as WHP documents them.
+ public:
+  // A registration as WHP holds it.
+  struct Doorbell {
+    WHV_PARTITION_HANDLE partition = nullptr;
+    WHV_DOORBELL_MATCH_DATA match{};
+    HANDLE event = nullptr;
+  };
+  // One doorbell call with its exact arguments (event is nullptr for an unregister).
+  struct DoorbellCall {
+    bool registers = true;
+    WHV_PARTITION_HANDLE partition = nullptr;
+    WHV_DOORBELL_MATCH_DATA match{};
+    HANDLE event = nullptr;
+  };
+
+  void set_has_doorbells(bool value) {
+    std::lock_guard lock(mu_);
+    has_doorbells_ = value;
+  }
+  // The doorbells registered on live partitions (WHvDeletePartition drops a partition's).
+  std::vector<Doorbell> doorbells() const {
+    std::lock_guard lock(mu_);
+    std::vector<Doorbell> out;
+    for (const Doorbell& d : doorbells_) {
+      if (live_partitions_.contains(d.partition)) out.push_back(d);
+    }
+    return out;
+  }
+  // Every doorbell call made, failed ones included, in order.
+  std::vector<DoorbellCall> doorbell_calls() const { return Locked(doorbell_calls_); }
+  // A guest store of `length` bytes of `value` at `gpa`: when a doorbell of a live partition
+  // matches it, WHP sets that doorbell's event (a SetEvent on Windows, an eventfd write in the
+  // Linux build) and the VP does not exit: returns true. False: the VP would exit.
+  bool GuestWrite(uint64_t gpa, uint32_t length, uint64_t value) {
+    std::lock_guard lock(mu_);
+    const uint64_t mask = length >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * length)) - 1;
+    for (const Doorbell& d : doorbells_) {
+      const WHV_DOORBELL_MATCH_DATA& m = d.match;
+      if (!live_partitions_.contains(d.partition) || m.GuestAddress != gpa) continue;
+      if (m.MatchOnLength && m.Length != length) continue;
+      if (m.MatchOnValue && m.Value != (value & mask)) continue;
+#ifdef _WIN32
+      ::SetEvent(d.event);
+#else
+      const uint64_t one = 1;
+      EXPECT_EQ(::write(static_cast<int>(reinterpret_cast<intptr_t>(d.event)), &one, sizeof one),
+                static_cast<ssize_t>(sizeof one));
+#endif
+      return true;
+    }
+    return false;
+  }
+  static bool SameMatch(const WHV_DOORBELL_MATCH_DATA& a, const WHV_DOORBELL_MATCH_DATA& b) {
+    return std::memcmp(&a, &b, sizeof a) == 0;
+  }
+
+ private:
+  // E_INVALIDARG cases of WHvRegisterPartitionDoorbellEvent.
+  static bool Malformed(const WHV_DOORBELL_MATCH_DATA& m) {
+    if (m.Reserved != 0) return true;
+    if (m.MatchOnLength) {
+      if (m.Length != 1 && m.Length != 2 && m.Length != 4 && m.Length != 8) return true;
+    } else if (m.Length != 0 || m.MatchOnValue) {
+      return true;
+    }
+    return !m.MatchOnValue && m.Value != 0;
+  }
+  // ERROR_HV_INVALID_PARAMETER: same address and identical, or another length, or either one
+  // matches any value.
+  static bool Conflicts(const WHV_DOORBELL_MATCH_DATA& a, const WHV_DOORBELL_MATCH_DATA& b) {
+    if (a.GuestAddress != b.GuestAddress) return false;
+    if (SameMatch(a, b) || !a.MatchOnValue || !b.MatchOnValue) return true;
+    return a.MatchOnLength != b.MatchOnLength || a.Length != b.Length;
+  }
+
+  void InstallDoorbells() {
+    using testing::_;
+    using testing::Invoke;
+    auto& m = *api_;
+    ON_CALL(m, HasDoorbells()).WillByDefault(Invoke([this] {
+      std::lock_guard lock(mu_);
+      return has_doorbells_;
+    }));
+    ON_CALL(m, RegisterPartitionDoorbellEvent(_, _, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p,
+                                     const WHV_DOORBELL_MATCH_DATA& match,
+                                     HANDLE event) -> Status {
+          std::lock_guard lock(mu_);
+          constexpr const char* kOp = "WHvRegisterPartitionDoorbellEvent";
+          doorbell_calls_.push_back({true, p, match, event});
+          if (!has_doorbells_) return Error::Make(ErrorCode::kUnavailable, kOp, "no doorbells");
+          if (auto e = Enter("RegisterPartitionDoorbellEvent", "")) return *e;
+          if (!live_partitions_.contains(p) || Malformed(match)) {
+            return HresultError(kOp, kHrInvalidArg);
+          }
+          for (const Doorbell& d : doorbells_) {
+            if (d.partition == p && Conflicts(d.match, match)) {
+              return HresultError(kOp, kHrHvInvalidParameter);
+            }
+          }
+          doorbells_.push_back({p, match, event});
+          return Ok();
+        }));
+    ON_CALL(m, UnregisterPartitionDoorbellEvent(_, _))
+        .WillByDefault(Invoke([this](WHV_PARTITION_HANDLE p,
+                                     const WHV_DOORBELL_MATCH_DATA& match) -> Status {
+          std::lock_guard lock(mu_);
+          constexpr const char* kOp = "WHvUnregisterPartitionDoorbellEvent";
+          doorbell_calls_.push_back({false, p, match, nullptr});
+          if (!has_doorbells_) return Error::Make(ErrorCode::kUnavailable, kOp, "no doorbells");
+          if (auto e = Enter("UnregisterPartitionDoorbellEvent", "")) return *e;
+          // A deleted partition's doorbells went with it.
+          std::erase_if(doorbells_, [this](const Doorbell& d) {
+            return !live_partitions_.contains(d.partition);
+          });
+          const size_t erased = std::erase_if(doorbells_, [&](const Doorbell& d) {
+            return d.partition == p && SameMatch(d.match, match);
+          });
+          if (erased == 0) return HresultError(kOp, kHrInvalidArg);
+          return Ok();
+        }));
+  }
+
+  bool has_doorbells_ = true;
+  std::vector<Doorbell> doorbells_;  // in registration order; stale ones pruned on unregister
+  std::vector<DoorbellCall> doorbell_calls_;
 };
 
 }  // namespace virt::whp::test

@@ -301,6 +301,42 @@ class SystemWhpApi final : public WhpApi {
   GetVpBufferFn get_lapic_ = nullptr;
   SetVpBufferFn set_lapic_ = nullptr;
   QueryDirtyBitmapFn query_dirty_ = nullptr;
+
+  // Issue 11 (doorbells): both functions are optional (Windows 10 2004 and later), looked up
+  // here rather than in Resolve; the initialisers run after module_'s, which is declared above.
+ public:
+  bool HasDoorbells() const override {
+    return register_doorbell_ != nullptr && unregister_doorbell_ != nullptr;
+  }
+  Status RegisterPartitionDoorbellEvent(WHV_PARTITION_HANDLE partition,
+                                        const WHV_DOORBELL_MATCH_DATA& match,
+                                        HANDLE event) override {
+    if (!HasDoorbells()) return NoDoorbells("WHvRegisterPartitionDoorbellEvent");
+    return Check("WHvRegisterPartitionDoorbellEvent", register_doorbell_(partition, &match, event));
+  }
+  Status UnregisterPartitionDoorbellEvent(WHV_PARTITION_HANDLE partition,
+                                          const WHV_DOORBELL_MATCH_DATA& match) override {
+    if (!HasDoorbells()) return NoDoorbells("WHvUnregisterPartitionDoorbellEvent");
+    return Check("WHvUnregisterPartitionDoorbellEvent", unregister_doorbell_(partition, &match));
+  }
+
+ private:
+  using RegisterDoorbellFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE, const WHV_DOORBELL_MATCH_DATA*,
+                                              HANDLE);
+  using UnregisterDoorbellFn = HRESULT(WINAPI*)(WHV_PARTITION_HANDLE,
+                                                const WHV_DOORBELL_MATCH_DATA*);
+  template <typename Fn>
+  Fn Lookup(const char* name) const {
+    return reinterpret_cast<Fn>(reinterpret_cast<void*>(::GetProcAddress(module_, name)));
+  }
+  static Error NoDoorbells(const char* op) {
+    return Error::Make(ErrorCode::kUnavailable, op,
+                       "WinHvPlatform.dll has no doorbells (Windows 10 2004 or later)");
+  }
+  const RegisterDoorbellFn register_doorbell_ =
+      Lookup<RegisterDoorbellFn>("WHvRegisterPartitionDoorbellEvent");
+  const UnregisterDoorbellFn unregister_doorbell_ =
+      Lookup<UnregisterDoorbellFn>("WHvUnregisterPartitionDoorbellEvent");
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "whp_cpuid.h"
 #include "whp_cpuid_policy.h"
 #include "whp_cpuid_probe.h"
+#include "whp_doorbells.h"
 #include "whp_interrupt.h"
 #include "whp_irqfd.h"
 #include "whp_vcpu.h"
@@ -151,6 +152,10 @@ Result<std::unique_ptr<Partition>> WhpPartition::Create(std::shared_ptr<WhpApi> 
                                                 tsc_leaf);
 
   std::unique_ptr<WhpPartition> partition(new WhpPartition(handle, config, std::move(cpuid)));
+  if (api->HasDoorbells()) {  // issue 11
+    partition->doorbells_ = KernelDoorbells::Create(
+        std::make_unique<WhpDoorbellOps>(api, *created), {.any_length = true});
+  }
   if (config.irqchip) {
     if (caps.triggers && options.use_triggers) {
       auto irqfd = WhpTriggerIrqFd::Create(api, *created);
@@ -192,6 +197,7 @@ WhpPartition::WhpPartition(std::shared_ptr<WhpPartitionHandle> handle,
       memory_(kMaxRegions, "WhpPartition::MapMemory", "WhpPartition::UnmapMemory") {}
 
 WhpPartition::~WhpPartition() {
+  if (doorbells_) doorbells_->Shutdown();
   if (trigger_irqfd_) trigger_irqfd_->Shutdown();
   if (user_mode_irqfd_) {
     if (Status s = user_mode_irqfd_->Shutdown(); !s) user_mode_irqfd_->ReportError(s.error());

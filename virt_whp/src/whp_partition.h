@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "virt/guest_memory_map.h"
+#include "virt/kernel_doorbells.h"
 #include "virt/partition.h"
 #include "virt/user_mode_irqfd.h"
 #include "virt/whp/whp_hypervisor.h"
@@ -52,8 +53,9 @@ class WhpPartition final : public Partition {
                                                    const WhpHostCaps& caps,
                                                    const WhpOptions& options,
                                                    const PartitionConfig& config);
-  // Shuts the irqfd down (routes fail with kPartitionGone from now on), then drops this
-  // object's share of the handle: WHvDeletePartition follows once no vCPU holds it either.
+  // Shuts the doorbells and the irqfd down (registrations and routes fail with kPartitionGone
+  // from now on), then drops this object's share of the handle: WHvDeletePartition follows once
+  // no vCPU holds it either (and unregisters the doorbells still registered).
   ~WhpPartition() override;
 
   // WHvMapGpaRange with Read|Write|Execute (Read|Execute for kReadOnly; TrackDirtyPages for
@@ -81,6 +83,10 @@ class WhpPartition final : public Partition {
   // WhpDirtyLog over the regions mapped with MemoryFlags::kDirtyLog; nullptr when the host has
   // no dirty-page tracking (WHvCapabilityCodeFeatures.DirtyPageTracking).
   DirtyLog* dirty_log() override { return dirty_log_ ? &*dirty_log_ : nullptr; }
+  // Issue 11: WHP doorbells (WhpDoorbellOps under KernelDoorbells: MMIO only, port I/O is
+  // kUnavailable; any length); nullptr when WinHvPlatform.dll has no doorbell functions
+  // (before Windows 10 2004). UserModeDoorbells covers ports and older hosts.
+  Doorbells* doorbells() override { return doorbells_.get(); }
   // irq_lines() stays nullptr: WHP emulates the local APIC only, no IOAPIC or PIC (a VMM models
   // those itself and injects with RequestMsi / IrqFd; level EOIs arrive as X64ApicEoi exits).
 
@@ -93,6 +99,7 @@ class WhpPartition final : public Partition {
   std::shared_ptr<WhpCpuidPolicy> cpuid_;  // shared with the vCPUs
   std::unique_ptr<WhpTriggerIrqFd> trigger_irqfd_;
   std::unique_ptr<UserModeIrqFd> user_mode_irqfd_;
+  std::unique_ptr<KernelDoorbells> doorbells_;  // issue 11
 
   std::mutex memory_mu_;
   GuestMemoryMap memory_;  // guarded by memory_mu_; held across reserve, WHv call and commit

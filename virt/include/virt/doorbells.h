@@ -20,9 +20,10 @@ class Doorbells {
   // A new doorbell with its own event. Errors leave nothing registered or open:
   // kInvalidArgument for a bad match (DoorbellMatch::Validate) or a length the backend cannot
   // match (kDoorbellAnyLength where supports_any_length() is false), kUnavailable for an
-  // address space the hypervisor has no doorbells in (MSHV: port I/O; use UserModeDoorbells
-  // there), kOverlap when it collides with a live registration (DoorbellMatch::CollidesWith),
-  // kPartitionGone after the partition went, or the hypervisor's own error.
+  // address space the hypervisor has no doorbells in (MSHV and WHP: port I/O; use
+  // UserModeDoorbells there), kOverlap when it collides with a live registration
+  // (DoorbellMatch::CollidesWith; on WHP also another length at a registered address, WHP's own
+  // rule), kPartitionGone after the partition went, or the hypervisor's own error.
   virtual Result<std::unique_ptr<DoorbellRegistration>> Register(const DoorbellMatch& match) = 0;
 
   // Whether this backend can match kDoorbellAnyLength.

@@ -122,6 +122,18 @@ class WhpApi {
                                           uint64_t size, uint64_t* bitmap,
                                           uint32_t bitmap_bytes) = 0;
   // --- end of issue 12.
+  // Issue 11 (doorbells). Whether WHvRegisterPartitionDoorbellEvent and
+  // WHvUnregisterPartitionDoorbellEvent exist (Windows 10 2004 and later; LoadWhpApi treats
+  // both as optional). When false the two doorbell methods fail with kUnavailable.
+  virtual bool HasDoorbells() const = 0;
+  // WHvRegisterPartitionDoorbellEvent(partition, &match, event): a guest write matching `match`
+  // sets `event` (as SetEvent would) instead of exiting.
+  virtual Status RegisterPartitionDoorbellEvent(WHV_PARTITION_HANDLE partition,
+                                                const WHV_DOORBELL_MATCH_DATA& match,
+                                                HANDLE event) = 0;
+  // WHvUnregisterPartitionDoorbellEvent(partition, &match): `match` exactly as registered.
+  virtual Status UnregisterPartitionDoorbellEvent(WHV_PARTITION_HANDLE partition,
+                                                  const WHV_DOORBELL_MATCH_DATA& match) = 0;
 
   // Win32 SetEvent(event) (operation "SetEvent", HRESULT_FROM_WIN32(GetLastError())).
   virtual Status SetEvent(HANDLE event) = 0;

@@ -547,6 +547,23 @@ struct WHV_TRIGGER_PARAMETERS {
   };
 };
 
+// Issue 11 (doorbells): WHvRegisterPartitionDoorbellEvent's match. A guest write to
+// GuestAddress (a guest physical address: WHP has no port I/O doorbells) signals the event; with
+// MatchOnLength only a write of Length (1, 2, 4 or 8) bytes, else Length is 0 and any width
+// rings; with MatchOnValue (which needs MatchOnLength) only a write of Value, else Value is 0.
+// WHvUnregisterPartitionDoorbellEvent finds the registration by these exact fields.
+struct WHV_DOORBELL_MATCH_DATA {
+  WHV_GUEST_PHYSICAL_ADDRESS GuestAddress;
+  UINT64 Value;
+  UINT32 Length;
+  UINT32 MatchOnValue : 1;
+  UINT32 MatchOnLength : 1;
+  UINT32 Reserved : 30;
+};
+static_assert(sizeof(WHV_DOORBELL_MATCH_DATA) == 24);
+static_assert(offsetof(WHV_DOORBELL_MATCH_DATA, Value) == 8);
+static_assert(offsetof(WHV_DOORBELL_MATCH_DATA, Length) == 16);
+
 // The sizes WinHvPlatformDefs.h asserts (C_ASSERT) for the same types.
 static_assert(sizeof(WHV_CAPABILITY_FEATURES) == 8);
 static_assert(sizeof(WHV_EXTENDED_VM_EXITS) == 8);
@@ -601,5 +618,9 @@ inline constexpr int32_t kHrNotImplemented = static_cast<int32_t>(0x80004001); /
 // HRESULT_FROM_WIN32(ERROR_MOD_NOT_FOUND / ERROR_PROC_NOT_FOUND): LoadLibrary/GetProcAddress.
 inline constexpr int32_t kHrModuleNotFound = static_cast<int32_t>(0x8007007E);
 inline constexpr int32_t kHrProcNotFound = static_cast<int32_t>(0x8007007F);
+// Issue 11: ERROR_HV_INVALID_PARAMETER (HV_STATUS_INVALID_PARAMETER as an HRESULT), which
+// WHvRegisterPartitionDoorbellEvent answers for a doorbell that conflicts with one already at the
+// same address. Not in the mingw-w64 headers.
+inline constexpr int32_t kHrHvInvalidParameter = static_cast<int32_t>(0xC0350005);
 
 }  // namespace virt::whp
