@@ -279,7 +279,9 @@ inline void RunRouteChurn(IrqFd& irqfd, DeliveryLog& log, const Config& config) 
     }
   }
   for (int v = 0; v < 256; ++v) {
-    if (!owned[v]) EXPECT_EQ(got[v], before[v]) << "vector " << v << ", which nobody targets";
+    if (!owned[v]) {
+      EXPECT_EQ(got[v], before[v]) << "vector " << v << ", which nobody targets";
+    }
   }
   EXPECT_EQ(log.malformed(), 0u);
   EXPECT_EQ(total, uint64_t(config.threads) * config.rounds * 7) << "every step ran";

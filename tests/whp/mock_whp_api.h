@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <cstdio>
@@ -248,6 +249,11 @@ class FakeWhp {
   std::vector<WHV_INTERRUPT_CONTROL> requested() const { return Locked(requested_); }
   // Interrupts delivered through trigger events (SetEvent on a live trigger's event).
   std::vector<WHV_INTERRUPT_CONTROL> delivered() const { return Locked(delivered_); }
+  // Also hands each delivery to `hook` (under the fake's lock; the route-churn stress counts them).
+  void SetDeliveryHook(std::function<void(const WHV_INTERRUPT_CONTROL&)> hook) {
+    std::lock_guard lock(mu_);
+    delivery_hook_ = std::move(hook);
+  }
   WHV_REGISTER_VALUE reg(uint32_t index, WHV_REGISTER_NAME name) {
     std::lock_guard lock(mu_);
     return vps_[index].registers[name];
@@ -590,7 +596,9 @@ class FakeWhp {
       if (auto e = Enter("SetEvent", "")) return *e;
       if (!open_handles_.contains(event)) return HresultError("SetEvent", kHrInvalidArg);
       for (const auto& [handle, trigger] : triggers_) {
-        if (trigger.event == event) delivered_.push_back(trigger.parameters.Interrupt);
+        if (trigger.event != event) continue;
+        delivered_.push_back(trigger.parameters.Interrupt);
+        if (delivery_hook_) delivery_hook_(trigger.parameters.Interrupt);
       }
       return Ok();
     }));
@@ -626,6 +634,7 @@ class FakeWhp {
   std::set<HANDLE> open_handles_;
   std::vector<WHV_INTERRUPT_CONTROL> requested_;
   std::vector<WHV_INTERRUPT_CONTROL> delivered_;
+  std::function<void(const WHV_INTERRUPT_CONTROL&)> delivery_hook_;
 };
 
 }  // namespace virt::whp::test
