@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <cstdio>
@@ -293,6 +294,11 @@ class FakeWhp {
   std::vector<WHV_INTERRUPT_CONTROL> requested() const { return Locked(requested_); }
   // Interrupts delivered through trigger events (SetEvent on a live trigger's event).
   std::vector<WHV_INTERRUPT_CONTROL> delivered() const { return Locked(delivered_); }
+  // Also hands each delivery to `hook` (under the fake's lock; the route-churn stress counts them).
+  void SetDeliveryHook(std::function<void(const WHV_INTERRUPT_CONTROL&)> hook) {
+    std::lock_guard lock(mu_);
+    delivery_hook_ = std::move(hook);
+  }
   WHV_REGISTER_VALUE reg(uint32_t index, WHV_REGISTER_NAME name) {
     std::lock_guard lock(mu_);
     return vps_[index].registers[name];
@@ -680,7 +686,9 @@ class FakeWhp {
       if (auto e = Enter("SetEvent", "")) return *e;
       if (!open_handles_.contains(event)) return HresultError("SetEvent", kHrInvalidArg);
       for (const auto& [handle, trigger] : triggers_) {
-        if (trigger.event == event) delivered_.push_back(trigger.parameters.Interrupt);
+        if (trigger.event != event) continue;
+        delivered_.push_back(trigger.parameters.Interrupt);
+        if (delivery_hook_) delivery_hook_(trigger.parameters.Interrupt);
       }
       return Ok();
     }));
@@ -938,6 +946,8 @@ class FakeWhp {
   bool has_doorbells_ = true;
   std::vector<Doorbell> doorbells_;  // in registration order; stale ones pruned on unregister
   std::vector<DoorbellCall> doorbell_calls_;
+  // Route-churn stress (issue 14).
+  std::function<void(const WHV_INTERRUPT_CONTROL&)> delivery_hook_;
 };
 
 }  // namespace virt::whp::test
