@@ -8,7 +8,7 @@
 // (not timed) and one timed read of the whole slot: raw KVM_GET_DIRTY_LOG, then
 // KVM_CLEAR_DIRTY_LOG of the bits it returned (what the library's read does with manual
 // protection); library DirtyLog::ReadAndClear(kDirtyBase, 1 GiB). Each read must show exactly
-// kDirtyPages pages (checked outside the time). Paired (batch_pairs.h). Goal <= 1.05.
+// kDirtyPages pages (checked outside the time). Paired (paired.h). Goal <= 1.05.
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-#include "batch_pairs.h"
+#include "paired.h"
 #include "bench_common.h"
 #include "guest_driver.h"
 #include "raw_kvm.h"
@@ -177,8 +177,8 @@ void DirtyBitmap1g(benchmark::State& state) {
   }
   state.counters["manual_protect"] = r.manual ? 1 : 0;
 
-  RunBatchPairs(
-      state, "dirty_bitmap_1g", kBatch, [&](uint32_t n) { return r.Batch(n); },
+  RunPaired(
+      state, "dirty_bitmap_1g", {.batch = kBatch}, [&](uint32_t n) { return r.Batch(n); },
       [&](uint32_t n) { return l.Batch(n); });
 }
 

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <variant>
 
-#include "batch_pairs.h"
+#include "paired.h"
 #include "bench_common.h"
 #include "test_guest.h"
 

@@ -1,7 +1,7 @@
 // doorbell_registration: registering then releasing 1,024 MMIO doorbells, per registration,
 // raw KVM_IOEVENTFD vs the library's Doorbells.
 //
-// Paired (batch_pairs.h): each side of a pair registers kDoorbells doorbells (4-byte MMIO
+// Paired (paired.h): each side of a pair registers kDoorbells doorbells (4-byte MMIO
 // writes at kBase + 8 i, no data match), then releases them in the same order; the row's time
 // is that whole cycle divided by kDoorbells. Raw: eventfd(2) + KVM_IOEVENTFD assign each, then
 // KVM_IOEVENTFD deassign + close(2) each. Library: Doorbells::Register each (Event::Create,
@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "batch_pairs.h"
+#include "paired.h"
 #include "bench_common.h"
 #include "raw_kvm.h"
 #include "report.h"
@@ -80,8 +80,8 @@ void DoorbellRegistration(benchmark::State& state) {
   if (!partition) return Fail(state, "CreatePartition", partition.error());
   virt::Doorbells* doorbells = (*partition)->doorbells();
   if (doorbells == nullptr) return Fail(state, "Partition::doorbells", "none on this host");
-  RunBatchPairs(
-      state, "doorbell_registration", kDoorbells,
+  RunPaired(
+      state, "doorbell_registration", {.batch = kDoorbells},
       [&](uint32_t n) { return RawCycle(vm->get(), n); },
       [&](uint32_t n) { return LibraryCycle(*doorbells, n); });
 }

@@ -1,7 +1,7 @@
 // doorbell_roundtrip: guest doorbell -> device thread -> irqfd MSI -> guest, raw vs library, and
 // the same round trip against a plain PIO exit answered by the VMM with RequestMsi.
 //
-// Both rows are paired (batch_pairs.h): each pair is a batch of kBatch round trips on each
+// Both rows are paired (paired.h): each pair is a batch of kBatch round trips on each
 // side, back to back in one process, on set-ups made once per repetition (doorbell_loops.h).
 //   doorbell_roundtrip    raw KVM_IOEVENTFD + KVM_IRQFD with epoll/read/write  /  the library's
 //                         Doorbells + IrqFdRoute with its Poller. Goal <= 1.03.
@@ -10,7 +10,7 @@
 //                         no goal: below 1 means the doorbell is the faster one.
 #include <benchmark/benchmark.h>
 
-#include "batch_pairs.h"
+#include "paired.h"
 #include "bench_common.h"
 #include "doorbell_loops.h"
 #include "report.h"
@@ -30,8 +30,8 @@ void DoorbellRoundtrip(benchmark::State& state) {
   if (!raw_loop) return Fail(state, "raw doorbell loop", raw_loop.error());
   auto lib_loop = LibraryDoorbellLoop::Start(*hv);
   if (!lib_loop) return Fail(state, "library doorbell loop", lib_loop.error());
-  RunBatchPairs(
-      state, "doorbell_roundtrip", kBatch,
+  RunPaired(
+      state, "doorbell_roundtrip", {.batch = kBatch},
       [&](uint32_t n) { return (*raw_loop)->Batch(n); },
       [&](uint32_t n) { return (*lib_loop)->Batch(n); });
   if (auto r = (*raw_loop)->Stop(); !r) return Fail(state, "raw stop", r.error());
@@ -46,8 +46,8 @@ void DoorbellVsPioExit(benchmark::State& state) {
   if (!pio_loop) return Fail(state, "PIO exit loop", pio_loop.error());
   auto lib_loop = LibraryDoorbellLoop::Start(*hv);
   if (!lib_loop) return Fail(state, "library doorbell loop", lib_loop.error());
-  RunBatchPairs(
-      state, "doorbell_vs_pio_exit", kBatch,
+  RunPaired(
+      state, "doorbell_vs_pio_exit", {.batch = kBatch},
       [&](uint32_t n) { return (*pio_loop)->Batch(n); },
       [&](uint32_t n) { return (*lib_loop)->Batch(n); });
   if (auto r = (*lib_loop)->Stop(); !r) return Fail(state, "library stop", r.error());

@@ -52,6 +52,12 @@ class Stopwatch {
   double total_ns_ = 0;
 };
 
+// Nanoseconds elapsed on steady_clock since `start`, for sides that time a part of each batch.
+inline double NsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 // A side for steady-state loops: times `iterations` calls of `once(why)`, which returns true
 // on success and false with the failure's message in `why` (the loop stops there).
 template <typename Once>

@@ -1,6 +1,6 @@
 // vcpu_state_save_restore: one vCPU's whole state saved and restored, raw ioctls vs the library.
 //
-// Paired (batch_pairs.h): each side of a pair saves and restores the state kBatch times on a
+// Paired (paired.h): each side of a pair saves and restores the state kBatch times on a
 // vCPU stopped at an exit of the kModeOutLoop guest (set up once per repetition). The library
 // side is VcpuStateControl::SaveState() (every supported part) then RestoreState(state,
 // RestoreMode::kStopOnFailure), which makes exactly the hypervisor's calls with no rollback
@@ -12,7 +12,7 @@
 #include <optional>
 #include <variant>
 
-#include "batch_pairs.h"
+#include "paired.h"
 #include "bench_common.h"
 #include "guest_driver.h"
 #include "raw_kvm.h"
@@ -85,8 +85,8 @@ void VcpuStateSaveRestore(benchmark::State& state) {
   state.counters["msrs"] = static_cast<double>(layout->msrs.size());
   state.counters["xsave_bytes"] = layout->xsave2_size ? layout->xsave2_size : 4096;
 
-  RunBatchPairs(
-      state, "vcpu_state_save_restore", kBatch,
+  RunPaired(
+      state, "vcpu_state_save_restore", {.batch = kBatch},
       [&](uint32_t n) { return RawBatch(buffers, guest->vcpu_fd(), n); },
       [&](uint32_t n) { return LibraryBatch(*control, n); });
 }
