@@ -32,8 +32,12 @@
 
 namespace virt::kvm::test {
 
+// Its constructor and destructor are defined once, in fake_kvm.cc: they instantiate the
+// machinery of every mocked method, which would otherwise be compiled into each test file.
 class MockKvmIoctl : public KvmIoctl {
  public:
+  MockKvmIoctl();
+  ~MockKvmIoctl() override;
   MOCK_METHOD(Result<int>, Open, (const char* path), (override));
   MOCK_METHOD(Status, Close, (int fd), (override));
   MOCK_METHOD(Result<int>, GetApiVersion, (int kvm_fd), (override));
@@ -239,171 +243,57 @@ class FakeKvmState {
   FakeKvmState() { cpuid_ = DefaultCpuid(); }
 
   // ---- configuration (set before the calls it affects) ----
-  void SetCapability(int cap, int value) {
-    std::lock_guard lock(mu_);
-    caps_[cap] = value;
-  }
-  void SetApiVersion(int version) {
-    std::lock_guard lock(mu_);
-    api_version_ = version;
-  }
-  void SetMmapSize(int size) {
-    std::lock_guard lock(mu_);
-    mmap_size_ = size;
-  }
-  void SetOpenErrno(int err) {
-    std::lock_guard lock(mu_);
-    open_errno_ = err;
-  }
-  void SetCpuid(std::vector<kvm_cpuid_entry2> entries) {
-    std::lock_guard lock(mu_);
-    cpuid_ = std::move(entries);
-  }
-  void SetSignalMsiResult(int result) {
-    std::lock_guard lock(mu_);
-    signal_msi_result_ = result;
-  }
+  void SetCapability(int cap, int value);
+  void SetApiVersion(int version);
+  void SetMmapSize(int size);
+  void SetOpenErrno(int err);
+  void SetCpuid(std::vector<kvm_cpuid_entry2> entries);
+  void SetSignalMsiResult(int result);
   // KVM_GET_MSRS / KVM_SET_MSRS process at most `n` entries (nullopt: all).
-  void SetMsrLimit(std::optional<int> n) {
-    std::lock_guard lock(mu_);
-    msr_limit_ = n;
-  }
+  void SetMsrLimit(std::optional<int> n);
   // Whether every successful routing push is kept in push_history() (off for stress tests).
-  void KeepPushHistory(bool keep) {
-    std::lock_guard lock(mu_);
-    keep_history_ = keep;
-  }
+  void KeepPushHistory(bool keep);
 
   // ---- failure injection ----
   // The `occurrence`-th call (0-based, counted from now) of operation `op` (the name the real
   // layer puts in Error::operation, e.g. "KVM_IRQFD", "open", "mmap(kvm_run)") fails with `err`.
-  void FailCall(const char* op, int occurrence = 0, int err = EIO) {
-    std::lock_guard lock(mu_);
-    fail_op_ = op;
-    fail_occurrence_ = occurrence;
-    fail_seen_ = 0;
-    fail_errno_ = err;
-    fail_fired_ = false;
-  }
-  void ClearFailure() {
-    std::lock_guard lock(mu_);
-    fail_op_.clear();
-  }
-  bool failure_fired() {
-    std::lock_guard lock(mu_);
-    return fail_fired_;
-  }
+  void FailCall(const char* op, int occurrence = 0, int err = EIO);
+  void ClearFailure();
+  bool failure_fired();
 
   // ---- observation ----
   // Every call made so far, as operation names, in order.
-  std::vector<std::string> calls() {
-    std::lock_guard lock(mu_);
-    return {calls_.begin(), calls_.end()};
-  }
-  size_t call_count() {
-    std::lock_guard lock(mu_);
-    return calls_.size();
-  }
-  std::vector<std::string> calls_since(size_t first) {
-    std::lock_guard lock(mu_);
-    return {calls_.begin() + static_cast<std::ptrdiff_t>(std::min(first, calls_.size())),
-            calls_.end()};
-  }
-  std::vector<std::string> problems() {
-    std::lock_guard lock(mu_);
-    return problems_;
-  }
+  std::vector<std::string> calls();
+  size_t call_count();
+  std::vector<std::string> calls_since(size_t first);
+  std::vector<std::string> problems();
   // Returns the problems seen so far and forgets them (for tests that provoke a known one).
-  std::vector<std::string> TakeProblems() {
-    std::lock_guard lock(mu_);
-    return std::exchange(problems_, {});
-  }
-  std::vector<int> capabilities_checked() {
-    std::lock_guard lock(mu_);
-    return caps_checked_;
-  }
-  std::vector<std::string> opened_paths() {
-    std::lock_guard lock(mu_);
-    return opened_paths_;
-  }
+  std::vector<std::string> TakeProblems();
+  std::vector<int> capabilities_checked();
+  std::vector<std::string> opened_paths();
   // fds handed out and not closed yet (fd -> count).
-  std::map<int, int> open_fds() {
-    std::lock_guard lock(mu_);
-    std::map<int, int> out;
-    for (auto [fd, n] : open_fds_) {
-      if (n != 0) out[fd] = n;
-    }
-    return out;
-  }
-  int close_count(int fd) {
-    std::lock_guard lock(mu_);
-    return closes_[fd];
-  }
-  size_t mapped_runs() {
-    std::lock_guard lock(mu_);
-    return mapped_.size();
-  }
+  std::map<int, int> open_fds();
+  int close_count(int fd);
+  size_t mapped_runs();
   // The kvm_run buffer MapRun returned for `vcpu_fd` (nullptr when none).
-  kvm_run* run(int vcpu_fd) {
-    std::lock_guard lock(mu_);
-    auto it = run_by_fd_.find(vcpu_fd);
-    return it == run_by_fd_.end() ? nullptr : it->second;
-  }
-  std::vector<kvm_userspace_memory_region> memory_calls() {
-    std::lock_guard lock(mu_);
-    return memory_calls_;
-  }
-  std::vector<kvm_msi> msis_signalled() {
-    std::lock_guard lock(mu_);
-    return msis_;
-  }
-  std::vector<kvm_irqfd> irqfd_calls() {
-    std::lock_guard lock(mu_);
-    return irqfd_calls_;
-  }
+  kvm_run* run(int vcpu_fd);
+  std::vector<kvm_userspace_memory_region> memory_calls();
+  std::vector<kvm_msi> msis_signalled();
+  std::vector<kvm_irqfd> irqfd_calls();
   // (event fd, gsi) pairs currently assigned.
-  std::set<std::pair<uint32_t, uint32_t>> assigned_irqfds() {
-    std::lock_guard lock(mu_);
-    return assigned_;
-  }
-  bool irqfd_assigned(int event_fd, uint32_t gsi) {
-    std::lock_guard lock(mu_);
-    return assigned_.contains({static_cast<uint32_t>(event_fd), gsi});
-  }
+  std::set<std::pair<uint32_t, uint32_t>> assigned_irqfds();
+  bool irqfd_assigned(int event_fd, uint32_t gsi);
   // The kernel releases an irqfd when its eventfd is closed; tests call this when a route whose
   // deassign was made to fail closed its event.
-  void EventClosed(int event_fd) {
-    std::lock_guard lock(mu_);
-    std::erase_if(assigned_, [event_fd](const auto& a) {
-      return a.first == static_cast<uint32_t>(event_fd);
-    });
-  }
+  void EventClosed(int event_fd);
   // Successful KVM_SET_GSI_ROUTING calls, failed ones, and the table the kernel holds now.
-  uint64_t pushes() {
-    std::lock_guard lock(mu_);
-    return pushes_;
-  }
-  uint64_t failed_pushes() {
-    std::lock_guard lock(mu_);
-    return failed_pushes_;
-  }
-  RoutingTable last_table() {
-    std::lock_guard lock(mu_);
-    return table_;
-  }
-  std::vector<RoutingTable> push_history() {
-    std::lock_guard lock(mu_);
-    return history_;
-  }
-  std::vector<kvm_pit_config> pit_configs() {
-    std::lock_guard lock(mu_);
-    return pits_;
-  }
+  uint64_t pushes();
+  uint64_t failed_pushes();
+  RoutingTable last_table();
+  std::vector<RoutingTable> push_history();
+  std::vector<kvm_pit_config> pit_configs();
   // Resample fd of every irqfd assigned with KVM_IRQFD_FLAG_RESAMPLE (by event fd).
-  std::map<uint32_t, uint32_t> resamplers() {
-    std::lock_guard lock(mu_);
-    return resamplers_;
-  }
+  std::map<uint32_t, uint32_t> resamplers();
   // Per-vCPU state the state ioctls read and write (tests may preset it).
   struct VcpuStateStore {
     std::vector<uint8_t> xsave = std::vector<uint8_t>(kXsave2Size, 0);
@@ -412,381 +302,65 @@ class FakeKvmState {
     kvm_lapic_state lapic{};
     kvm_vcpu_events events{};
   };
-  VcpuStateStore& vcpu_state(int fd) {
-    std::lock_guard lock(mu_);
-    return vcpu_state_[fd];
-  }
+  VcpuStateStore& vcpu_state(int fd);
   kvm_irqchip& irqchip_state(uint32_t chip) { return chips_[chip]; }
   kvm_pit_state2& pit_state() { return pit_; }
   kvm_clock_data& clock_state() { return clock_; }
   // The MSRs KVM_GET/SET_MSRS refuse (the call stops at the first one, as KVM's does).
-  void RefuseMsr(uint32_t index) {
-    std::lock_guard lock(mu_);
-    refused_msrs_.insert(index);
-  }
+  void RefuseMsr(uint32_t index);
   // Marks pages of a memslot dirty (as guest writes would); bits are per slot page.
-  void MarkDirty(uint32_t slot, uint64_t page) {
-    std::lock_guard lock(mu_);
-    auto& bits = dirty_[slot];
-    if (bits.size() <= page / 64) bits.resize(page / 64 + 1, 0);
-    bits[page / 64] |= uint64_t{1} << (page % 64);
-  }
-  bool manual_dirty_protect() {
-    std::lock_guard lock(mu_);
-    return manual_protect_;
-  }
-  std::vector<kvm_clear_dirty_log> clear_calls() {
-    std::lock_guard lock(mu_);
-    return clears_;
-  }
-  std::vector<kvm_ioeventfd> ioeventfd_calls() {
-    std::lock_guard lock(mu_);
-    return ioeventfd_calls_;
-  }
+  void MarkDirty(uint32_t slot, uint64_t page);
+  bool manual_dirty_protect();
+  std::vector<kvm_clear_dirty_log> clear_calls();
+  std::vector<kvm_ioeventfd> ioeventfd_calls();
   // The ioeventfds the VM holds now.
-  std::vector<kvm_ioeventfd> ioeventfds() {
-    std::lock_guard lock(mu_);
-    return ioeventfds_;
-  }
-  std::vector<kvm_irq_level> irq_lines() {
-    std::lock_guard lock(mu_);
-    return lines_;
-  }
+  std::vector<kvm_ioeventfd> ioeventfds();
+  std::vector<kvm_irq_level> irq_lines();
   // The MP state a vCPU fd holds (KVM_GET_MP_STATE answers it; KVM_SET_MP_STATE writes it).
-  uint32_t mp_state(int vcpu_fd) {
-    std::lock_guard lock(mu_);
-    return mp_states_[vcpu_fd];
-  }
-  void set_mp_state(int vcpu_fd, uint32_t state) {
-    std::lock_guard lock(mu_);
-    mp_states_[vcpu_fd] = state;
-  }
-  std::vector<uint8_t> cpuid_set(int vcpu_fd) {
-    std::lock_guard lock(mu_);
-    return cpuid_set_[vcpu_fd];
-  }
-  std::vector<kvm_cpuid_entry2> CpuidEntriesSet(int vcpu_fd) {
-    std::vector<uint8_t> raw = cpuid_set(vcpu_fd);
-    std::vector<kvm_cpuid_entry2> out;
-    constexpr size_t kEntries = offsetof(kvm_cpuid2, entries);
-    if (raw.size() < kEntries) return out;
-    uint32_t nent;
-    std::memcpy(&nent, raw.data() + offsetof(kvm_cpuid2, nent), sizeof nent);
-    out.resize(nent);
-    std::memcpy(out.data(), raw.data() + kEntries, nent * sizeof(kvm_cpuid_entry2));
-    return out;
-  }
+  uint32_t mp_state(int vcpu_fd);
+  void set_mp_state(int vcpu_fd, uint32_t state);
+  std::vector<uint8_t> cpuid_set(int vcpu_fd);
+  std::vector<kvm_cpuid_entry2> CpuidEntriesSet(int vcpu_fd);
   // Register state the vCPU fds hold (written by Set*, read by Get*).
   kvm_regs& regs(int fd) { return regs_[fd]; }
   kvm_sregs& sregs(int fd) { return sregs_[fd]; }
   kvm_fpu& fpu(int fd) { return fpu_[fd]; }
   std::map<uint32_t, uint64_t>& msr_values() { return msr_values_; }
-  std::vector<std::vector<kvm_msr_entry>> msr_calls() {
-    std::lock_guard lock(mu_);
-    return msr_calls_;
-  }
+  std::vector<std::vector<kvm_msr_entry>> msr_calls();
 
   // ---- the ioctls ----
-  Result<int> Open(const char* path) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("open")) return Error::Errno("open", static_cast<int>(e->native_code), path);
-    opened_paths_.emplace_back(path);
-    if (open_errno_ != 0) return Error::Errno("open", open_errno_, path);
-    ++open_fds_[kKvmFd];
-    return kKvmFd;
-  }
-  Status Close(int fd) {
-    std::lock_guard lock(mu_);
-    auto failed = Enter("close");  // the fd is gone either way
-    ++closes_[fd];
-    if (open_fds_[fd] <= 0) {
-      problems_.push_back("close(" + std::to_string(fd) + ") of an fd that is not open");
-    } else if (--open_fds_[fd] == 0 && fd == kVmFd) {
-      // Closing the VM fd releases its irqfds, routes and memslots.
-      assigned_.clear();
-      table_.clear();
-      slots_.clear();
-      irqchip_ = false;
-      ioeventfds_.clear();
-      dirty_.clear();
-      manual_protect_ = false;
-    }
-    if (failed) return *failed;
-    return Ok();
-  }
-  Result<int> GetApiVersion(int) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_API_VERSION")) return *e;
-    return api_version_;
-  }
-  Result<int> CheckExtension(int, int cap) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_CHECK_EXTENSION")) return *e;
-    caps_checked_.push_back(cap);
-    if (auto it = caps_.find(cap); it != caps_.end()) return it->second;
-    switch (cap) {
-      case KVM_CAP_IRQ_ROUTING: return kMaxIrqRoutes;
-      case KVM_CAP_NR_MEMSLOTS: return kMaxMemslots;
-      case KVM_CAP_MAX_VCPUS: return kMaxVcpus;
-      case KVM_CAP_XSAVE2: return kXsave2Size;
-      default: return 1;
-    }
-  }
-  Result<int> GetVcpuMmapSize(int) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_VCPU_MMAP_SIZE")) return *e;
-    return mmap_size_;
-  }
-  Status GetSupportedCpuid(int, kvm_cpuid2* cpuid) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_SUPPORTED_CPUID")) return *e;
-    if (cpuid->nent < cpuid_.size()) return Error::Errno("KVM_GET_SUPPORTED_CPUID", E2BIG);
-    cpuid->nent = static_cast<uint32_t>(cpuid_.size());
-    std::copy(cpuid_.begin(), cpuid_.end(), cpuid->entries);
-    return Ok();
-  }
+  Result<int> Open(const char* path);
+  Status Close(int fd);
+  Result<int> GetApiVersion(int);
+  Result<int> CheckExtension(int, int cap);
+  Result<int> GetVcpuMmapSize(int);
+  Status GetSupportedCpuid(int, kvm_cpuid2* cpuid);
   Status GetMsrIndexList(int, kvm_msr_list* list) { return MsrList("KVM_GET_MSR_INDEX_LIST", kFakeMsrIndexList, list); }
-  Status GetMsrFeatureIndexList(int, kvm_msr_list* list) {
-    return MsrList("KVM_GET_MSR_FEATURE_INDEX_LIST", kFakeFeatureMsrs, list);
-  }
-  Result<int> CreateVm(int, unsigned long) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_CREATE_VM")) return *e;
-    ++open_fds_[kVmFd];
-    return kVmFd;
-  }
-  Status CreateIrqchip(int) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_CREATE_IRQCHIP")) return *e;
-    if (irqchip_) problems_.push_back("second KVM_CREATE_IRQCHIP");
-    irqchip_ = true;
-    table_ = IrqchipDefaultTable();  // what the kernel routes until the first push
-    return Ok();
-  }
-  Status CreatePit2(int, const kvm_pit_config& config) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_CREATE_PIT2")) return *e;
-    if (!irqchip_) problems_.push_back("KVM_CREATE_PIT2 before KVM_CREATE_IRQCHIP");
-    pits_.push_back(config);
-    return Ok();
-  }
-  Status IrqLine(int, const kvm_irq_level& level) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_IRQ_LINE")) return *e;
-    if (!irqchip_) problems_.push_back("KVM_IRQ_LINE without an irqchip");
-    lines_.push_back(level);
-    return Ok();
-  }
+  Status GetMsrFeatureIndexList(int, kvm_msr_list* list);
+  Result<int> CreateVm(int, unsigned long);
+  Status CreateIrqchip(int);
+  Status CreatePit2(int, const kvm_pit_config& config);
+  Status IrqLine(int, const kvm_irq_level& level);
   Status SetTssAddr(int, uint64_t) { return Simple("KVM_SET_TSS_ADDR"); }
   Status SetIdentityMapAddr(int, uint64_t) { return Simple("KVM_SET_IDENTITY_MAP_ADDR"); }
-  Status SetUserMemoryRegion(int, const kvm_userspace_memory_region& r) {
-    std::lock_guard lock(mu_);
-    memory_calls_.push_back(r);
-    if (auto e = Enter("KVM_SET_USER_MEMORY_REGION")) return *e;
-    if (r.memory_size == 0) {
-      dirty_.erase(r.slot);  // a deleted slot's log goes with it
-      if (slots_.erase(r.slot) == 0) {
-        problems_.push_back("deleting memslot " + std::to_string(r.slot) + " that is not set");
-      }
-    } else {
-      slots_[r.slot] = r;
-    }
-    return Ok();
-  }
-  Status SetGsiRouting(int, const kvm_irq_routing& routing) {
-    std::lock_guard lock(mu_);
-    // The caller reuses its buffer: copy the entries now.
-    RoutingTable table(routing.entries, routing.entries + routing.nr);
-    if (routing.flags != 0) problems_.push_back("kvm_irq_routing.flags != 0");
-    if (auto e = Enter("KVM_SET_GSI_ROUTING")) {
-      ++failed_pushes_;
-      return *e;
-    }
-    for (const auto& [fd, gsi] : assigned_) {
-      if (!Routed(table, gsi)) {
-        problems_.push_back("push dropped GSI " + std::to_string(gsi) + " while irqfd " +
-                            std::to_string(fd) + " is assigned to it");
-      }
-    }
-    ++pushes_;
-    table_ = std::move(table);
-    if (keep_history_) history_.push_back(table_);
-    return Ok();
-  }
-  Status Irqfd(int, const kvm_irqfd& irqfd) {
-    std::lock_guard lock(mu_);
-    irqfd_calls_.push_back(irqfd);
-    if (auto e = Enter("KVM_IRQFD")) return *e;
-    const std::pair<uint32_t, uint32_t> key{irqfd.fd, irqfd.gsi};
-    const std::string what = "irqfd " + std::to_string(irqfd.fd) + " GSI " +
-                             std::to_string(irqfd.gsi);
-    if (irqfd.flags & KVM_IRQFD_FLAG_DEASSIGN) {
-      if (irqfd.flags != KVM_IRQFD_FLAG_DEASSIGN) {
-        problems_.push_back("deassign with flags " + std::to_string(irqfd.flags));
-      }
-      if (!Routed(table_, irqfd.gsi)) {
-        problems_.push_back("deassign of " + what + " after its entry left the table");
-      }
-      if (assigned_.erase(key) == 0) problems_.push_back("deassign of unassigned " + what);
-      resamplers_.erase(irqfd.fd);
-    } else {
-      if (irqfd.flags == KVM_IRQFD_FLAG_RESAMPLE) {
-        // KVM resamples on the irqchip's EOI: only irqchip pin routes can use it.
-        if (!HasIoapicEntry(table_, irqfd.gsi)) {
-          problems_.push_back("resample irqfd on " + what + ", not an irqchip pin");
-        }
-        resamplers_[irqfd.fd] = irqfd.resamplefd;
-      } else if (irqfd.flags != 0) {
-        problems_.push_back("assign with flags " + std::to_string(irqfd.flags));
-      } else if (irqfd.resamplefd != 0) {
-        problems_.push_back("resamplefd set without KVM_IRQFD_FLAG_RESAMPLE");
-      }
-      if (!Routed(table_, irqfd.gsi)) {
-        problems_.push_back("assign of " + what + " before its entry was pushed");
-      }
-      for (const auto& a : assigned_) {
-        if (a.first == irqfd.fd) problems_.push_back("second assign of eventfd for " + what);
-      }
-      assigned_.insert(key);
-    }
-    return Ok();
-  }
-  Result<int> SignalMsi(int, const kvm_msi& msi) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SIGNAL_MSI")) return *e;
-    msis_.push_back(msi);
-    return signal_msi_result_;
-  }
+  Status SetUserMemoryRegion(int, const kvm_userspace_memory_region& r);
+  Status SetGsiRouting(int, const kvm_irq_routing& routing);
+  Status Irqfd(int, const kvm_irqfd& irqfd);
+  Result<int> SignalMsi(int, const kvm_msi& msi);
   // Keeps the registered ioeventfds as KVM does: EEXIST on a collision (KVM's rule), ENOENT
   // for a deassign that matches none (same bus, addr, len, fd and datamatch).
-  Status Ioeventfd(int, const kvm_ioeventfd& k) {
-    std::lock_guard lock(mu_);
-    ioeventfd_calls_.push_back(k);
-    if (auto e = Enter("KVM_IOEVENTFD")) return *e;
-    const bool pio = k.flags & KVM_IOEVENTFD_FLAG_PIO;
-    const bool wildcard = !(k.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
-    if (k.flags & KVM_IOEVENTFD_FLAG_DEASSIGN) {
-      auto it = std::find_if(ioeventfds_.begin(), ioeventfds_.end(), [&](const kvm_ioeventfd& o) {
-        const bool o_pio = o.flags & KVM_IOEVENTFD_FLAG_PIO;
-        const bool o_wild = !(o.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
-        return o_pio == pio && o.addr == k.addr && o.len == k.len && o.fd == k.fd &&
-               o_wild == wildcard && (wildcard || o.datamatch == k.datamatch);
-      });
-      if (it == ioeventfds_.end()) return Error::Errno("KVM_IOEVENTFD", ENOENT);
-      ioeventfds_.erase(it);
-      return Ok();
-    }
-    if (k.len != 0 && k.len != 1 && k.len != 2 && k.len != 4 && k.len != 8) {
-      return Error::Errno("KVM_IOEVENTFD", EINVAL);
-    }
-    if (k.len == 0 && !wildcard) return Error::Errno("KVM_IOEVENTFD", EINVAL);
-    for (const kvm_ioeventfd& o : ioeventfds_) {
-      const bool o_pio = o.flags & KVM_IOEVENTFD_FLAG_PIO;
-      const bool o_wild = !(o.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
-      if (o_pio == pio && o.addr == k.addr &&
-          (o.len == 0 || k.len == 0 ||
-           (o.len == k.len && (o_wild || wildcard || o.datamatch == k.datamatch)))) {
-        return Error::Errno("KVM_IOEVENTFD", EEXIST);
-      }
-    }
-    ioeventfds_.push_back(k);
-    return Ok();
-  }
-  Status GetIrqchip(int, kvm_irqchip* chip) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_IRQCHIP")) return *e;
-    if (!irqchip_ || chip->chip_id > 2) return Error::Errno("KVM_GET_IRQCHIP", EINVAL);
-    const uint32_t id = chip->chip_id;
-    *chip = chips_[id];
-    chip->chip_id = id;
-    return Ok();
-  }
-  Status SetIrqchip(int, const kvm_irqchip& chip) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_IRQCHIP")) return *e;
-    if (!irqchip_ || chip.chip_id > 2) return Error::Errno("KVM_SET_IRQCHIP", EINVAL);
-    chips_[chip.chip_id] = chip;
-    return Ok();
-  }
-  Status GetPit2(int, kvm_pit_state2* pit) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_PIT2")) return *e;
-    if (pits_.empty()) return Error::Errno("KVM_GET_PIT2", ENXIO);
-    *pit = pit_;
-    return Ok();
-  }
-  Status SetPit2(int, const kvm_pit_state2& pit) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_PIT2")) return *e;
-    if (pits_.empty()) return Error::Errno("KVM_SET_PIT2", ENXIO);
-    pit_ = pit;
-    return Ok();
-  }
+  Status Ioeventfd(int, const kvm_ioeventfd& k);
+  Status GetIrqchip(int, kvm_irqchip* chip);
+  Status SetIrqchip(int, const kvm_irqchip& chip);
+  Status GetPit2(int, kvm_pit_state2* pit);
+  Status SetPit2(int, const kvm_pit_state2& pit);
   Status GetClock(int, kvm_clock_data* clock) { return Get1("KVM_GET_CLOCK", clock_, clock); }
-  Status SetClock(int, const kvm_clock_data& clock) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_CLOCK")) return *e;
-    if (clock.flags & ~uint32_t{KVM_CLOCK_REALTIME}) return Error::Errno("KVM_SET_CLOCK", EINVAL);
-    clock_.clock = clock.clock;
-    return Ok();
-  }
+  Status SetClock(int, const kvm_clock_data& clock);
   // The slot's bits: all of them, cleared unless manual protection is on.
-  Status GetDirtyLog(int, const kvm_dirty_log& log) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_DIRTY_LOG")) return *e;
-    auto slot = slots_.find(log.slot);
-    if (slot == slots_.end() || !(slot->second.flags & KVM_MEM_LOG_DIRTY_PAGES)) {
-      return Error::Errno("KVM_GET_DIRTY_LOG", ENOENT);
-    }
-    const size_t words = (slot->second.memory_size / 4096 + 63) / 64;
-    auto& bits = dirty_[log.slot];
-    bits.resize(std::max(bits.size(), words), 0);
-    std::memcpy(log.dirty_bitmap, bits.data(), words * 8);
-    if (!manual_protect_) std::fill(bits.begin(), bits.end(), 0);
-    return Ok();
-  }
-  Status ClearDirtyLog(int, const kvm_clear_dirty_log& log) {
-    std::lock_guard lock(mu_);
-    clears_.push_back(log);
-    if (auto e = Enter("KVM_CLEAR_DIRTY_LOG")) return *e;
-    auto slot = slots_.find(log.slot);
-    if (!manual_protect_ || slot == slots_.end()) return Error::Errno("KVM_CLEAR_DIRTY_LOG", EINVAL);
-    const uint64_t pages = slot->second.memory_size / 4096;
-    // KVM: first_page a multiple of 64; num_pages too, unless the range ends at the slot's end.
-    if (log.first_page % 64 != 0 || log.first_page + log.num_pages > pages ||
-        (log.num_pages % 64 != 0 && log.first_page + log.num_pages != pages)) {
-      return Error::Errno("KVM_CLEAR_DIRTY_LOG", EINVAL);
-    }
-    auto& bits = dirty_[log.slot];
-    const auto* mask = static_cast<const uint64_t*>(log.dirty_bitmap);
-    for (uint64_t i = 0; i < log.num_pages; ++i) {
-      const uint64_t page = log.first_page + i;
-      if (!((mask[i / 64] >> (i % 64)) & 1) || page / 64 >= bits.size()) continue;
-      bits[page / 64] &= ~(uint64_t{1} << (page % 64));
-    }
-    return Ok();
-  }
-  Status EnableCap(int, const kvm_enable_cap& cap) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_ENABLE_CAP")) return *e;
-    if (cap.cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) {
-      if (cap.args[0] & ~uint64_t{KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}) {
-        return Error::Errno("KVM_ENABLE_CAP", EINVAL);
-      }
-      manual_protect_ = cap.args[0] != 0;
-      return Ok();
-    }
-    return Error::Errno("KVM_ENABLE_CAP", EINVAL);
-  }
-  Result<int> CreateVcpu(int, unsigned long id) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_CREATE_VCPU")) return *e;
-    const int fd = kVcpuFdBase + static_cast<int>(id);
-    ++open_fds_[fd];
-    // With the in-kernel LAPIC, vCPU 0 is the boot processor and the others wait for INIT/SIPI.
-    mp_states_[fd] = (irqchip_ && id != 0) ? KVM_MP_STATE_UNINITIALIZED : KVM_MP_STATE_RUNNABLE;
-    return fd;
-  }
+  Status GetDirtyLog(int, const kvm_dirty_log& log);
+  Status ClearDirtyLog(int, const kvm_clear_dirty_log& log);
+  Status EnableCap(int, const kvm_enable_cap& cap);
+  Result<int> CreateVcpu(int, unsigned long id);
   Result<kvm_run*> MapRun(int vcpu_fd, size_t size) {
     std::lock_guard lock(mu_);
     if (auto e = Enter("mmap(kvm_run)")) return *e;
@@ -795,176 +369,40 @@ class FakeKvmState {
     run_by_fd_[vcpu_fd] = buf->run();
     return buf->run();
   }
-  Status UnmapRun(kvm_run* run, size_t size) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("munmap(kvm_run)")) return *e;
-    auto it = mapped_.find(run);
-    if (it == mapped_.end()) {
-      problems_.push_back("munmap of a kvm_run that is not mapped");
-    } else {
-      if (it->second != size) problems_.push_back("munmap of kvm_run with the wrong size");
-      mapped_.erase(it);
-    }
-    return Ok();
-  }
-  Status Run(int vcpu_fd) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_RUN")) return *e;
-    ran_.insert(vcpu_fd);
-    if (auto it = run_by_fd_.find(vcpu_fd); it != run_by_fd_.end()) {
-      it->second->exit_reason = KVM_EXIT_HLT;
-    }
-    return Ok();
-  }
+  Status UnmapRun(kvm_run* run, size_t size);
+  Status Run(int vcpu_fd);
   Status GetRegs(int fd, kvm_regs* out) { return Get("KVM_GET_REGS", regs_, fd, out); }
   Status SetRegs(int fd, const kvm_regs& in) { return Set("KVM_SET_REGS", regs_, fd, in); }
   Status GetSregs(int fd, kvm_sregs* out) { return Get("KVM_GET_SREGS", sregs_, fd, out); }
   Status SetSregs(int fd, const kvm_sregs& in) { return Set("KVM_SET_SREGS", sregs_, fd, in); }
   Status GetFpu(int fd, kvm_fpu* out) { return Get("KVM_GET_FPU", fpu_, fd, out); }
   Status SetFpu(int fd, const kvm_fpu& in) { return Set("KVM_SET_FPU", fpu_, fd, in); }
-  Result<int> GetMsrs(int, kvm_msrs* msrs) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_MSRS")) return *e;
-    msr_calls_.emplace_back(msrs->entries, msrs->entries + msrs->nmsrs);
-    const int n = Processed(msrs->entries, msrs->nmsrs);
-    for (int i = 0; i < n; ++i) msrs->entries[i].data = msr_values_[msrs->entries[i].index];
-    return n;
-  }
-  Result<int> SetMsrs(int, const kvm_msrs& msrs) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_MSRS")) return *e;
-    msr_calls_.emplace_back(msrs.entries, msrs.entries + msrs.nmsrs);
-    const int n = Processed(msrs.entries, msrs.nmsrs);
-    for (int i = 0; i < n; ++i) msr_values_[msrs.entries[i].index] = msrs.entries[i].data;
-    return n;
-  }
-  Status SetCpuid2(int fd, const kvm_cpuid2& cpuid) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_CPUID2")) return *e;
-    if (ran_.contains(fd)) return Error::Errno("KVM_SET_CPUID2", EINVAL);  // KVM since 5.16
-    const size_t bytes = offsetof(kvm_cpuid2, entries) + cpuid.nent * sizeof(kvm_cpuid_entry2);
-    const auto* p = reinterpret_cast<const uint8_t*>(&cpuid);
-    cpuid_set_[fd].assign(p, p + bytes);
-    return Ok();
-  }
-  Status GetCpuid2(int fd, kvm_cpuid2* cpuid) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_CPUID2")) return *e;
-    const std::vector<uint8_t>& raw = cpuid_set_[fd];
-    uint32_t nent = 0;
-    if (raw.size() >= sizeof(kvm_cpuid2)) std::memcpy(&nent, raw.data(), sizeof nent);
-    if (cpuid->nent < nent) {
-      cpuid->nent = nent;
-      return Error::Errno("KVM_GET_CPUID2", E2BIG);
-    }
-    cpuid->nent = nent;
-    if (nent > 0) {
-      std::memcpy(cpuid->entries, raw.data() + offsetof(kvm_cpuid2, entries),
-                  nent * sizeof(kvm_cpuid_entry2));
-    }
-    return Ok();
-  }
-  Status GetXsave(int fd, kvm_xsave* x) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_XSAVE")) return *e;
-    std::memcpy(x, vcpu_state_[fd].xsave.data(), sizeof(kvm_xsave));
-    return Ok();
-  }
-  Status GetXsave2(int fd, kvm_xsave* x) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_XSAVE2")) return *e;
-    std::memcpy(x, vcpu_state_[fd].xsave.data(), vcpu_state_[fd].xsave.size());
-    return Ok();
-  }
-  Status SetXsave(int fd, const kvm_xsave& x) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_XSAVE")) return *e;
-    auto& xs = vcpu_state_[fd].xsave;
-    const size_t n = caps_.count(KVM_CAP_XSAVE2) && caps_[KVM_CAP_XSAVE2] == 0 ? 4096 : xs.size();
-    std::memcpy(xs.data(), &x, n);
-    return Ok();
-  }
+  Result<int> GetMsrs(int, kvm_msrs* msrs);
+  Result<int> SetMsrs(int, const kvm_msrs& msrs);
+  Status SetCpuid2(int fd, const kvm_cpuid2& cpuid);
+  Status GetCpuid2(int fd, kvm_cpuid2* cpuid);
+  Status GetXsave(int fd, kvm_xsave* x);
+  Status GetXsave2(int fd, kvm_xsave* x);
+  Status SetXsave(int fd, const kvm_xsave& x);
   Status GetXcrs(int fd, kvm_xcrs* x) { return Get1("KVM_GET_XCRS", vcpu_state_[fd].xcrs, x); }
-  Status SetXcrs(int fd, const kvm_xcrs& x) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_XCRS")) return *e;
-    if (x.nr_xcrs > KVM_MAX_XCRS || x.flags != 0) return Error::Errno("KVM_SET_XCRS", EINVAL);
-    vcpu_state_[fd].xcrs = x;
-    return Ok();
-  }
-  Status GetDebugRegs(int fd, kvm_debugregs* r) {
-    return Get1("KVM_GET_DEBUGREGS", vcpu_state_[fd].debug, r);
-  }
-  Status SetDebugRegs(int fd, const kvm_debugregs& r) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_DEBUGREGS")) return *e;
-    if (r.flags != 0) return Error::Errno("KVM_SET_DEBUGREGS", EINVAL);
-    vcpu_state_[fd].debug = r;
-    return Ok();
-  }
+  Status SetXcrs(int fd, const kvm_xcrs& x);
+  Status GetDebugRegs(int fd, kvm_debugregs* r);
+  Status SetDebugRegs(int fd, const kvm_debugregs& r);
   Status GetLapic(int fd, kvm_lapic_state* l) { return Get1("KVM_GET_LAPIC", vcpu_state_[fd].lapic, l); }
-  Status SetLapic(int fd, const kvm_lapic_state& l) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_LAPIC")) return *e;
-    vcpu_state_[fd].lapic = l;
-    return Ok();
-  }
-  Status GetVcpuEvents(int fd, kvm_vcpu_events* ev) {
-    return Get1("KVM_GET_VCPU_EVENTS", vcpu_state_[fd].events, ev);
-  }
-  Status SetVcpuEvents(int fd, const kvm_vcpu_events& ev) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_VCPU_EVENTS")) return *e;
-    vcpu_state_[fd].events = ev;
-    return Ok();
-  }
-  Status GetMpState(int fd, kvm_mp_state* state) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_GET_MP_STATE")) return *e;
-    state->mp_state = mp_states_[fd];
-    return Ok();
-  }
-  Status SetMpState(int fd, const kvm_mp_state& state) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter("KVM_SET_MP_STATE")) return *e;
-    if (state.mp_state > KVM_MP_STATE_SIPI_RECEIVED) return Error::Errno("KVM_SET_MP_STATE", EINVAL);
-    mp_states_[fd] = state.mp_state;
-    return Ok();
-  }
+  Status SetLapic(int fd, const kvm_lapic_state& l);
+  Status GetVcpuEvents(int fd, kvm_vcpu_events* ev);
+  Status SetVcpuEvents(int fd, const kvm_vcpu_events& ev);
+  Status GetMpState(int fd, kvm_mp_state* state);
+  Status SetMpState(int fd, const kvm_mp_state& state);
 
   // A few CPUID leaves as a host reports them; leaf 1 and 0xB carry a foreign APIC ID (0xAB /
   // 0xCD) that KVM_SET_CPUID2 must see replaced by the vCPU index.
-  static std::vector<kvm_cpuid_entry2> DefaultCpuid() {
-    std::vector<kvm_cpuid_entry2> v;
-    auto add = [&v](uint32_t fn, uint32_t index, uint32_t flags, uint32_t eax, uint32_t ebx,
-                    uint32_t ecx, uint32_t edx) {
-      kvm_cpuid_entry2 e{};
-      e.function = fn, e.index = index, e.flags = flags;
-      e.eax = eax, e.ebx = ebx, e.ecx = ecx, e.edx = edx;
-      v.push_back(e);
-    };
-    add(0, 0, 0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69);  // "GenuineIntel"
-    add(1, 0, 0, 0x000906ea, 0xAB010800, 0x7ffafbff, 0xbfebfbff);
-    add(0xB, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 1, 1, 0x100, 0xCD);
-    add(0xB, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 4, 4, 0x201, 0xCD);
-    add(0x80000001, 0, 0, 0, 0, 0x121, 0x2c100800);
-    return v;
-  }
+  static std::vector<kvm_cpuid_entry2> DefaultCpuid();
 
  private:
   // Logs the call; returns the injected error when this call is the one to fail.
-  std::optional<Error> Enter(const char* op) {
-    calls_.push_back(op);
-    if (fail_op_.empty() || fail_op_ != op) return std::nullopt;
-    if (fail_seen_++ != fail_occurrence_) return std::nullopt;
-    fail_fired_ = true;
-    return Error::Errno(op, fail_errno_);
-  }
-  Status Simple(const char* op) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter(op)) return *e;
-    return Ok();
-  }
+  std::optional<Error> Enter(const char* op);
+  Status Simple(const char* op);
   template <typename T>
   Status Get(const char* op, std::map<int, T>& store, int fd, T* out) {
     std::lock_guard lock(mu_);
@@ -980,16 +418,8 @@ class FakeKvmState {
     return Ok();
   }
   // Whether `gsi` has a route in `table`: an MSI entry, or (for irqchip pins) its IOAPIC pin.
-  static bool Routed(const RoutingTable& table, uint32_t gsi) {
-    return HasMsiEntry(table, gsi) || HasIoapicEntry(table, gsi);
-  }
-  int Processed(const kvm_msr_entry* entries, uint32_t n) const {
-    int limit = msr_limit_ ? std::min(*msr_limit_, static_cast<int>(n)) : static_cast<int>(n);
-    for (int i = 0; i < limit; ++i) {
-      if (refused_msrs_.contains(entries[i].index)) return i;
-    }
-    return limit;
-  }
+  static bool Routed(const RoutingTable& table, uint32_t gsi);
+  int Processed(const kvm_msr_entry* entries, uint32_t n) const;
   template <typename T>
   Status Get1(const char* op, const T& from, T* out) {
     std::lock_guard lock(mu_);
@@ -997,15 +427,7 @@ class FakeKvmState {
     *out = from;
     return Ok();
   }
-  Status MsrList(const char* op, const std::vector<uint32_t>& list, kvm_msr_list* out) {
-    std::lock_guard lock(mu_);
-    if (auto e = Enter(op)) return *e;
-    const uint32_t capacity = out->nmsrs;
-    out->nmsrs = static_cast<uint32_t>(list.size());
-    if (capacity < list.size()) return Error::Errno(op, E2BIG);
-    std::copy(list.begin(), list.end(), out->indices);
-    return Ok();
-  }
+  Status MsrList(const char* op, const std::vector<uint32_t>& list, kvm_msr_list* out);
 
   std::mutex mu_;
   int api_version_ = KVM_API_VERSION;
@@ -1072,157 +494,8 @@ class FakeKvm {
  public:
   using Mock = ::testing::NiceMock<MockKvmIoctl>;
 
-  FakeKvm() : mock(std::make_shared<Mock>()), state(std::make_shared<FakeKvmState>()) {
-    using ::testing::_;
-    std::shared_ptr<FakeKvmState> s = state;  // the actions keep the state alive
-    Mock& m = *mock;
-    ON_CALL(m, Open(_)).WillByDefault([s](const char* p) { return s->Open(p); });
-    ON_CALL(m, Close(_)).WillByDefault([s](int fd) { return s->Close(fd); });
-    ON_CALL(m, GetApiVersion(_)).WillByDefault([s](int fd) { return s->GetApiVersion(fd); });
-    ON_CALL(m, CheckExtension(_, _)).WillByDefault([s](int fd, int cap) {
-      return s->CheckExtension(fd, cap);
-    });
-    ON_CALL(m, GetVcpuMmapSize(_)).WillByDefault([s](int fd) { return s->GetVcpuMmapSize(fd); });
-    ON_CALL(m, GetSupportedCpuid(_, _)).WillByDefault([s](int fd, kvm_cpuid2* c) {
-      return s->GetSupportedCpuid(fd, c);
-    });
-    ON_CALL(m, GetMsrIndexList(_, _)).WillByDefault([s](int fd, kvm_msr_list* l) {
-      return s->GetMsrIndexList(fd, l);
-    });
-    ON_CALL(m, GetMsrFeatureIndexList(_, _)).WillByDefault([s](int fd, kvm_msr_list* l) {
-      return s->GetMsrFeatureIndexList(fd, l);
-    });
-    ON_CALL(m, GetIrqchip(_, _)).WillByDefault([s](int fd, kvm_irqchip* c) {
-      return s->GetIrqchip(fd, c);
-    });
-    ON_CALL(m, SetIrqchip(_, _)).WillByDefault([s](int fd, const kvm_irqchip& c) {
-      return s->SetIrqchip(fd, c);
-    });
-    ON_CALL(m, GetPit2(_, _)).WillByDefault([s](int fd, kvm_pit_state2* p) {
-      return s->GetPit2(fd, p);
-    });
-    ON_CALL(m, SetPit2(_, _)).WillByDefault([s](int fd, const kvm_pit_state2& p) {
-      return s->SetPit2(fd, p);
-    });
-    ON_CALL(m, GetClock(_, _)).WillByDefault([s](int fd, kvm_clock_data* c) {
-      return s->GetClock(fd, c);
-    });
-    ON_CALL(m, SetClock(_, _)).WillByDefault([s](int fd, const kvm_clock_data& c) {
-      return s->SetClock(fd, c);
-    });
-    ON_CALL(m, GetDirtyLog(_, _)).WillByDefault([s](int fd, const kvm_dirty_log& l) {
-      return s->GetDirtyLog(fd, l);
-    });
-    ON_CALL(m, ClearDirtyLog(_, _)).WillByDefault([s](int fd, const kvm_clear_dirty_log& l) {
-      return s->ClearDirtyLog(fd, l);
-    });
-    ON_CALL(m, EnableCap(_, _)).WillByDefault([s](int fd, const kvm_enable_cap& c) {
-      return s->EnableCap(fd, c);
-    });
-    ON_CALL(m, GetXsave(_, _)).WillByDefault([s](int fd, kvm_xsave* x) { return s->GetXsave(fd, x); });
-    ON_CALL(m, GetXsave2(_, _)).WillByDefault([s](int fd, kvm_xsave* x) {
-      return s->GetXsave2(fd, x);
-    });
-    ON_CALL(m, SetXsave(_, _)).WillByDefault([s](int fd, const kvm_xsave& x) {
-      return s->SetXsave(fd, x);
-    });
-    ON_CALL(m, GetXcrs(_, _)).WillByDefault([s](int fd, kvm_xcrs* x) { return s->GetXcrs(fd, x); });
-    ON_CALL(m, SetXcrs(_, _)).WillByDefault([s](int fd, const kvm_xcrs& x) {
-      return s->SetXcrs(fd, x);
-    });
-    ON_CALL(m, GetDebugRegs(_, _)).WillByDefault([s](int fd, kvm_debugregs* r) {
-      return s->GetDebugRegs(fd, r);
-    });
-    ON_CALL(m, SetDebugRegs(_, _)).WillByDefault([s](int fd, const kvm_debugregs& r) {
-      return s->SetDebugRegs(fd, r);
-    });
-    ON_CALL(m, GetLapic(_, _)).WillByDefault([s](int fd, kvm_lapic_state* l) {
-      return s->GetLapic(fd, l);
-    });
-    ON_CALL(m, SetLapic(_, _)).WillByDefault([s](int fd, const kvm_lapic_state& l) {
-      return s->SetLapic(fd, l);
-    });
-    ON_CALL(m, GetVcpuEvents(_, _)).WillByDefault([s](int fd, kvm_vcpu_events* e) {
-      return s->GetVcpuEvents(fd, e);
-    });
-    ON_CALL(m, SetVcpuEvents(_, _)).WillByDefault([s](int fd, const kvm_vcpu_events& e) {
-      return s->SetVcpuEvents(fd, e);
-    });
-    ON_CALL(m, CreateVm(_, _)).WillByDefault([s](int fd, unsigned long t) {
-      return s->CreateVm(fd, t);
-    });
-    ON_CALL(m, CreateIrqchip(_)).WillByDefault([s](int fd) { return s->CreateIrqchip(fd); });
-    ON_CALL(m, CreatePit2(_, _)).WillByDefault([s](int fd, const kvm_pit_config& c) {
-      return s->CreatePit2(fd, c);
-    });
-    ON_CALL(m, IrqLine(_, _)).WillByDefault([s](int fd, const kvm_irq_level& l) {
-      return s->IrqLine(fd, l);
-    });
-    ON_CALL(m, SetTssAddr(_, _)).WillByDefault([s](int fd, uint64_t a) {
-      return s->SetTssAddr(fd, a);
-    });
-    ON_CALL(m, SetIdentityMapAddr(_, _)).WillByDefault([s](int fd, uint64_t a) {
-      return s->SetIdentityMapAddr(fd, a);
-    });
-    ON_CALL(m, SetUserMemoryRegion(_, _))
-        .WillByDefault([s](int fd, const kvm_userspace_memory_region& r) {
-          return s->SetUserMemoryRegion(fd, r);
-        });
-    ON_CALL(m, SetGsiRouting(_, _)).WillByDefault([s](int fd, const kvm_irq_routing& r) {
-      return s->SetGsiRouting(fd, r);
-    });
-    ON_CALL(m, Irqfd(_, _)).WillByDefault([s](int fd, const kvm_irqfd& i) {
-      return s->Irqfd(fd, i);
-    });
-    ON_CALL(m, SignalMsi(_, _)).WillByDefault([s](int fd, const kvm_msi& msi) {
-      return s->SignalMsi(fd, msi);
-    });
-    ON_CALL(m, Ioeventfd(_, _)).WillByDefault([s](int fd, const kvm_ioeventfd& i) {
-      return s->Ioeventfd(fd, i);
-    });
-    ON_CALL(m, CreateVcpu(_, _)).WillByDefault([s](int fd, unsigned long id) {
-      return s->CreateVcpu(fd, id);
-    });
-    ON_CALL(m, MapRun(_, _)).WillByDefault([s](int fd, size_t size) {
-      return s->MapRun(fd, size);
-    });
-    ON_CALL(m, UnmapRun(_, _)).WillByDefault([s](kvm_run* run, size_t size) {
-      return s->UnmapRun(run, size);
-    });
-    ON_CALL(m, Run(_)).WillByDefault([s](int fd) { return s->Run(fd); });
-    ON_CALL(m, GetRegs(_, _)).WillByDefault([s](int fd, kvm_regs* r) { return s->GetRegs(fd, r); });
-    ON_CALL(m, SetRegs(_, _)).WillByDefault([s](int fd, const kvm_regs& r) {
-      return s->SetRegs(fd, r);
-    });
-    ON_CALL(m, GetSregs(_, _)).WillByDefault([s](int fd, kvm_sregs* r) {
-      return s->GetSregs(fd, r);
-    });
-    ON_CALL(m, SetSregs(_, _)).WillByDefault([s](int fd, const kvm_sregs& r) {
-      return s->SetSregs(fd, r);
-    });
-    ON_CALL(m, GetFpu(_, _)).WillByDefault([s](int fd, kvm_fpu* f) { return s->GetFpu(fd, f); });
-    ON_CALL(m, SetFpu(_, _)).WillByDefault([s](int fd, const kvm_fpu& f) {
-      return s->SetFpu(fd, f);
-    });
-    ON_CALL(m, GetMsrs(_, _)).WillByDefault([s](int fd, kvm_msrs* msrs) {
-      return s->GetMsrs(fd, msrs);
-    });
-    ON_CALL(m, SetMsrs(_, _)).WillByDefault([s](int fd, const kvm_msrs& msrs) {
-      return s->SetMsrs(fd, msrs);
-    });
-    ON_CALL(m, SetCpuid2(_, _)).WillByDefault([s](int fd, const kvm_cpuid2& c) {
-      return s->SetCpuid2(fd, c);
-    });
-    ON_CALL(m, GetCpuid2(_, _)).WillByDefault([s](int fd, kvm_cpuid2* c) {
-      return s->GetCpuid2(fd, c);
-    });
-    ON_CALL(m, GetMpState(_, _)).WillByDefault([s](int fd, kvm_mp_state* st) {
-      return s->GetMpState(fd, st);
-    });
-    ON_CALL(m, SetMpState(_, _)).WillByDefault([s](int fd, const kvm_mp_state& st) {
-      return s->SetMpState(fd, st);
-    });
-  }
+  // Defined in fake_kvm.cc (every ON_CALL default, compiled once for the whole suite).
+  FakeKvm();
 
   std::shared_ptr<Mock> mock;
   std::shared_ptr<FakeKvmState> state;
