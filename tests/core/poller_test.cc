@@ -27,7 +27,7 @@ static_assert(!std::is_copy_constructible_v<Poller>);
 static_assert(std::is_nothrow_move_constructible_v<Poller>);
 static_assert(std::is_nothrow_destructible_v<Poller>);
 
-constexpr auto kGuard = 10s;  // failure guard for waits that must succeed
+constexpr auto kPollGuard = 10s;  // failure guard for waits that must succeed
 
 Event NewEvent() {
   auto event = Event::Create();
@@ -78,7 +78,7 @@ class Counter {
   }
   bool WaitFor(uint64_t at_least) {
     std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kGuard, [&] { return value_ >= at_least; });
+    return cv_.wait_for(lock, kPollGuard, [&] { return value_ >= at_least; });
   }
   uint64_t value() {
     std::lock_guard lock(mu_);
@@ -102,7 +102,7 @@ TEST(PollerTest, SignalledEventRunsItsCallbackWhichDrainsTheCoalescedCount) {
 
   ASSERT_TRUE(event.Signal());
   ASSERT_TRUE(event.Signal(2));
-  auto ran = poller.Wait(kGuard);
+  auto ran = poller.Wait(kPollGuard);
   ASSERT_TRUE(ran) << ran.error().Message();
   EXPECT_EQ(*ran, 1u);
   EXPECT_EQ(drained, 3u);
@@ -119,8 +119,8 @@ TEST(PollerTest, AnUndrainedEventIsReportedAgain) {
   int calls = 0;
   ASSERT_TRUE(poller.Add(event, [&] { ++calls; }));
   ASSERT_TRUE(event.Signal());
-  EXPECT_EQ(*poller.Wait(kGuard), 1u);
-  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_EQ(*poller.Wait(kPollGuard), 1u);
+  EXPECT_EQ(*poller.Wait(kPollGuard), 1u);
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(*event.TryWait(), 1u);  // the count was left for the owner
 }
@@ -140,7 +140,7 @@ TEST(PollerTest, RemovedWatchIsNeverReported) {
   ASSERT_TRUE(removed.Signal());
   ASSERT_TRUE(kept.Signal());
 
-  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_EQ(*poller.Wait(kPollGuard), 1u);
   EXPECT_EQ(kept_calls, 1);
   EXPECT_EQ(removed_calls, 0);
   EXPECT_EQ(*removed.TryWait(), 2u);  // nothing drained the removed event
@@ -216,17 +216,17 @@ TEST(PollerTest, RemoveWaitsForTheWatchsRunningCallback) {
     std::unique_lock lock(mu);
     in_callback = true;
     cv.notify_all();
-    cv.wait_for(lock, kGuard, [&] { return remover_started; });
+    cv.wait_for(lock, kPollGuard, [&] { return remover_started; });
     lock.unlock();
     remove_returned_during_callback = remove_returned.load();
     finished = true;  // read by the remover after Remove returns
   });
   ASSERT_TRUE(id);
   ASSERT_TRUE(event.Signal());
-  std::thread waiter([&] { EXPECT_EQ(*poller.Wait(kGuard), 1u); });
+  std::thread waiter([&] { EXPECT_EQ(*poller.Wait(kPollGuard), 1u); });
   {
     std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, kGuard, [&] { return in_callback; }));
+    ASSERT_TRUE(cv.wait_for(lock, kPollGuard, [&] { return in_callback; }));
   }
   std::thread remover([&] {
     {
@@ -255,7 +255,7 @@ TEST(PollerTest, ACallbackMayRemoveItsOwnWatch) {
   ASSERT_TRUE(added);
   id = *added;
   ASSERT_TRUE(event.Signal());  // left undrained: a live watch would be reported again
-  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_EQ(*poller.Wait(kPollGuard), 1u);
   EXPECT_EQ(*poller.Wait(0ms), 0u);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(poller.watch_count(), 0u);
@@ -273,7 +273,7 @@ TEST(PollerTest, WatchesFarMoreEventsThanAWaitReturns) {
   for (Event& event : events) ASSERT_TRUE(event.Signal());
   size_t total = 0;
   while (total < kEvents) {
-    auto ran = poller.Wait(kGuard);
+    auto ran = poller.Wait(kPollGuard);
     ASSERT_TRUE(ran);
     ASSERT_GT(*ran, 0u) << "timed out after " << total << " callbacks";
     total += *ran;

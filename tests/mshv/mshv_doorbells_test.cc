@@ -19,17 +19,6 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using ::testing::Truly;
 
-constexpr uint32_t kDatamatch = 1, kPio = 2, kDeassign = 4;  // 1 << MSHV_IOEVENTFD_BIT_*
-
-int OpenFdCount() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
-
 using Bytes = std::array<uint8_t, 32>;
 
 Bytes BytesOf(const mshv_user_ioeventfd& a) {

@@ -14,15 +14,6 @@ namespace {
 
 using ::testing::IsEmpty;
 
-int OpenFdCount() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
-
 // The store that rings `m`: its address, its width (8 for any length) and its data match.
 GuestWrite RingOf(const DoorbellMatch& m) {
   return {m.address, m.length == kDoorbellAnyLength ? 8u : m.length, m.data.value_or(0)};

@@ -10,7 +10,6 @@ namespace {
 using ::testing::_;
 using ::testing::Invoke;
 
-std::string Num(uint64_t v) { return std::to_string(v); }
 
 }  // namespace
 

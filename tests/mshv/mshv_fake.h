@@ -19,6 +19,9 @@
 
 namespace virt::mshv::test {
 
+// A number as the fake's violation messages spell it.
+inline std::string Num(uint64_t v) { return std::to_string(v); }
+
 inline constexpr int kMshvFd = 3;
 inline constexpr uint32_t kFirstMsiGsi = 24;
 inline constexpr uint32_t kUsableGsis = 2048 - 24;

@@ -8,8 +8,6 @@
 namespace virt::mshv::test {
 namespace {
 
-std::string Num(uint64_t v) { return std::to_string(v); }
-
 hv_output_get_vp_cpuid_values Regs(uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
   return {eax, ebx, ecx, edx};
 }

@@ -15,17 +15,6 @@ namespace {
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-constexpr uint32_t kDatamatch = 1, kPio = 2, kDeassign = 4;
-
-int OpenFdCount() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
-
 class FakeIoeventfdTest : public ::testing::Test {
  protected:
   void SetUp() override {

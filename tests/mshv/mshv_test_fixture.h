@@ -2,6 +2,7 @@
 // that build a hypervisor, partition and vCPU on it.
 #pragma once
 
+#include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,19 @@
 #include "virt/mshv/mshv_hypervisor.h"
 
 namespace virt::mshv::test {
+
+// MSHV_IOEVENTFD flags: 1 << MSHV_IOEVENTFD_BIT_DATAMATCH / _PIO / _DEASSIGN.
+inline constexpr uint32_t kDatamatch = 1, kPio = 2, kDeassign = 4;
+
+// Entries in /proc/self/fd (the directory stream's own included): compare before and after.
+inline int OpenFdCount() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  while (::readdir(d) != nullptr) ++n;
+  ::closedir(d);
+  return n;
+}
 
 class MshvTest : public ::testing::Test {
  protected:

@@ -10,15 +10,15 @@
 namespace virt::run {
 namespace {
 
-Checked<Options> Parse(std::vector<const char*> args) { return ParseOptions(args); }
+Checked<Options> ParseArgs(std::vector<const char*> args) { return ParseOptions(args); }
 
 std::string ErrorOf(std::vector<const char*> args) {
-  auto o = Parse(args);
+  auto o = ParseArgs(args);
   return o ? std::string("(accepted)") : o.error();
 }
 
 TEST(OptionsTest, Defaults) {
-  auto o = Parse({"x86/apic.flat"});
+  auto o = ParseArgs({"x86/apic.flat"});
   ASSERT_TRUE(o) << o.error();
   EXPECT_EQ(o->kernel, "x86/apic.flat");
   EXPECT_EQ(o->backend, "auto");
@@ -32,7 +32,7 @@ TEST(OptionsTest, Defaults) {
 }
 
 TEST(OptionsTest, EveryOptionBothSpellings) {
-  auto o = Parse({"--backend", "kvm", "--smp=4", "-m", "256", "--append", "-v --x",
+  auto o = ParseArgs({"--backend", "kvm", "--smp=4", "-m", "256", "--append", "-v --x",
                   "--initrd=env", "--cpu", "+x2apic,-tsc-deadline", "--timeout=0", "--json",
                   "k.flat"});
   ASSERT_TRUE(o) << o.error();
@@ -52,26 +52,26 @@ TEST(OptionsTest, EveryOptionBothSpellings) {
 }
 
 TEST(OptionsTest, MemorySuffixes) {
-  EXPECT_EQ(Parse({"-m", "2G", "k"})->memory_mib, 2048u);
-  EXPECT_EQ(Parse({"-m", "512M", "k"})->memory_mib, 512u);
-  EXPECT_EQ(Parse({"-m=64", "k"})->memory_mib, 64u);
+  EXPECT_EQ(ParseArgs({"-m", "2G", "k"})->memory_mib, 2048u);
+  EXPECT_EQ(ParseArgs({"-m", "512M", "k"})->memory_mib, 512u);
+  EXPECT_EQ(ParseArgs({"-m=64", "k"})->memory_mib, 64u);
 }
 
 TEST(OptionsTest, RepeatedCpuListsAddUp) {
-  auto o = Parse({"--cpu", "+x2apic", "--cpu=-x2apic", "k"});
+  auto o = ParseArgs({"--cpu", "+x2apic", "--cpu=-x2apic", "k"});
   ASSERT_TRUE(o) << o.error();
   ASSERT_EQ(o->cpu.size(), 2u);
   EXPECT_FALSE(o->cpu[1].on);
 }
 
 TEST(OptionsTest, KernelAfterDoubleDash) {
-  auto o = Parse({"--json", "--", "--weird-name"});
+  auto o = ParseArgs({"--json", "--", "--weird-name"});
   ASSERT_TRUE(o) << o.error();
   EXPECT_EQ(o->kernel, "--weird-name");
 }
 
 TEST(OptionsTest, Help) {
-  auto o = Parse({"--help"});
+  auto o = ParseArgs({"--help"});
   ASSERT_TRUE(o) << o.error();
   EXPECT_TRUE(o->help);
   EXPECT_NE(Usage().find("--smp N"), std::string::npos);

@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 using test::FakeWhp;
 using testing::_;
 
-WHV_RUN_VP_EXIT_CONTEXT Trap(uint64_t icr) {
+WHV_RUN_VP_EXIT_CONTEXT IcrTrap(uint64_t icr) {
   WHV_RUN_VP_EXIT_CONTEXT exit{};
   exit.ExitReason = WHvRunVpExitReasonX64ApicInitSipiTrap;
   exit.VpContext.Rip = 0x4000;  // past the ICR write
@@ -138,8 +138,8 @@ TEST_F(WhpSmpTest, InitSipiFromTheBootProcessorStartsEveryApAtTheVector) {
   ASSERT_TRUE(fake_.WaitUntilSuspendedInRun(kVcpus - 1, 10s));
   EXPECT_EQ(returned.load(), 0) << "an AP returned before its SIPI";
 
-  fake_.QueueExit(0, Trap(0x000C4500));  // INIT, all excluding self
-  fake_.QueueExit(0, Trap(0x000C4610));  // SIPI vector 0x10, all excluding self
+  fake_.QueueExit(0, IcrTrap(0x000C4500));  // INIT, all excluding self
+  fake_.QueueExit(0, IcrTrap(0x000C4610));  // SIPI vector 0x10, all excluding self
   fake_.QueueExit(0, Out(0xf4, 0));
   auto bsp_exit = vcpus[0]->Run();
   for (auto& t : aps) t.join();
@@ -195,8 +195,8 @@ TEST_F(WhpSmpTest, AnIpiToOneApicIdGoesToThatVpOnly) {
   auto bsp = MustCreate(0);
   auto ap1 = MustCreate(1);
   auto ap2 = MustCreate(2);
-  fake_.QueueExit(0, Trap((uint64_t{2} << 56) | 0x4500));
-  fake_.QueueExit(0, Trap((uint64_t{2} << 56) | 0x4608));
+  fake_.QueueExit(0, IcrTrap((uint64_t{2} << 56) | 0x4500));
+  fake_.QueueExit(0, IcrTrap((uint64_t{2} << 56) | 0x4608));
   ASSERT_TRUE(bsp->Run().has_value());
   const auto requested = fake_.requested();
   ASSERT_EQ(requested.size(), 2u);
@@ -210,7 +210,7 @@ TEST_F(WhpSmpTest, AnIpiToOneApicIdGoesToThatVpOnly) {
 TEST_F(WhpSmpTest, ATrapThatIsNeitherInitNorSipiIsAnInternalError) {
   Open(2);
   auto bsp = MustCreate(0);
-  fake_.QueueExit(0, Trap(0x000C4030));  // a fixed IPI: the trap never reports one
+  fake_.QueueExit(0, IcrTrap(0x000C4030));  // a fixed IPI: the trap never reports one
   auto exit = bsp->Run();
   ASSERT_TRUE(exit.has_value());
   const auto* ie = std::get_if<InternalErrorExit>(&*exit);
@@ -225,7 +225,7 @@ TEST_F(WhpSmpTest, AFailedIpiIsReportedAndTheBootProcessorRunsOn) {
   Open(2);
   auto bsp = MustCreate(0);
   auto ap = MustCreate(1);
-  fake_.QueueExit(0, Trap(0x000C4500));
+  fake_.QueueExit(0, IcrTrap(0x000C4500));
   fake_.FailNext("RequestInterrupt", kHrInvalidArg);
   auto failed = bsp->Run();
   ASSERT_FALSE(failed.has_value());
