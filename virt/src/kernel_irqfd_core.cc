@@ -17,11 +17,11 @@ KernelIrqFdCore::KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable g
              [this](std::span<const RoutingEntry> entries) { return ops_->PushTable(entries); }),
       slots_(gsis_.capacity()) {}
 
-Error KernelIrqFdCore::GoneError(const char* op) {
+[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::GoneError(const char* op) {
   return Error::Make(ErrorCode::kPartitionGone, op, "the partition has been destroyed");
 }
 
-Error KernelIrqFdCore::ReleasedError(const char* op, Gsi gsi) {
+[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::ReleasedError(const char* op, Gsi gsi) {
   return Error::Make(ErrorCode::kAlreadyReleased, op,
                      "route for GSI " + std::to_string(gsi) + " was released");
 }
@@ -111,7 +111,12 @@ Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resamp
     }
     return Ok();
   }
+  return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
+}
 
+// Out of line: keeps the batch fast path of SetMsi small.
+[[gnu::noinline]] Status KernelIrqFdCore::SetMsiAndPush(Gsi gsi, Slot& slot, int event_fd, int resample_fd,
+                                      const MsiMessage& msi, bool rearm) {
   const std::optional<MsiMessage> previous = table_.Get(gsi);
   const int previous_resample = slot.resample_fd;
   if (Status s = table_.Set(gsi, msi); !s) return s;

@@ -74,6 +74,9 @@ class KernelIrqFdCore {
   static Error GoneError(const char* op);
   void ReportLocked(const Error& error);
   Status Assign(Gsi gsi, Slot& slot);
+  // SetMsi outside a batch or with an edge <-> level switch: push, (re)arm, roll back.
+  Status SetMsiAndPush(Gsi gsi, Slot& slot, int event_fd, int resample_fd, const MsiMessage& msi,
+                       bool rearm);
   // Removes entries of GSIs waiting to be freed, pushes the table, then frees those GSIs.
   Status Push();
   void RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& previous);

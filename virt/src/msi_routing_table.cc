@@ -9,29 +9,16 @@ namespace virt {
 MsiRoutingTable::MsiRoutingTable(uint32_t capacity, PushFn push)
     : push_(std::move(push)), index_(capacity, -1), committed_index_(capacity, -1) {}
 
-namespace {
-
-// Out of line so that Set's common path builds no strings.
-[[gnu::noinline, gnu::cold]] Error OutsideCapacity(Gsi gsi, size_t capacity) {
+[[gnu::cold, gnu::noinline]] Error MsiRoutingTable::OutsideCapacity(Gsi gsi) const {
   return Error::Make(ErrorCode::kInvalidArgument, "MsiRoutingTable::Set",
                      "GSI " + std::to_string(gsi) + " outside capacity " +
-                         std::to_string(capacity));
+                         std::to_string(index_.size()));
 }
 
-}  // namespace
-
-Status MsiRoutingTable::Set(Gsi gsi, const MsiMessage& msi) {
-  if (gsi >= index_.size()) [[unlikely]] return OutsideCapacity(gsi, index_.size());
-  if (index_[gsi] >= 0) {
-    RoutingEntry& entry = entries_[static_cast<size_t>(index_[gsi])];
-    if (entry.msi == msi) return Ok();
-    entry.msi = msi;
-  } else {
-    index_[gsi] = static_cast<int32_t>(entries_.size());
-    entries_.push_back({gsi, msi});
-  }
+void MsiRoutingTable::Append(Gsi gsi, const MsiMessage& msi) {
+  index_[gsi] = static_cast<int32_t>(entries_.size());
+  entries_.push_back({gsi, msi});
   dirty_ = true;
-  return Ok();
 }
 
 bool MsiRoutingTable::Remove(Gsi gsi) {
