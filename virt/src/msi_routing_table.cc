@@ -7,7 +7,12 @@
 namespace virt {
 
 MsiRoutingTable::MsiRoutingTable(uint32_t capacity, PushFn push)
-    : push_(std::move(push)), index_(capacity, -1), committed_index_(capacity, -1) {}
+    : push_(std::move(push)), index_(capacity, -1), committed_index_(capacity, -1) {
+  // Room for a full table up front (address space only until used), so programming many routes
+  // and the first pushes never reallocate.
+  entries_.reserve(capacity);
+  committed_.reserve(capacity);
+}
 
 [[gnu::cold, gnu::noinline]] Error MsiRoutingTable::OutsideCapacity(Gsi gsi) const {
   return Error::Make(ErrorCode::kInvalidArgument, "MsiRoutingTable::Set",

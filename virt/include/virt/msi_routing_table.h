@@ -30,6 +30,7 @@ class MsiRoutingTable {
   // The backend's push: receives every entry, in table order. Must not call back into the table.
   using PushFn = std::function<Status(std::span<const RoutingEntry>)>;
 
+  // Reserves room for `capacity` entries (current and as pushed): no reallocation later.
   MsiRoutingTable(uint32_t capacity, PushFn push);
 
   // Adds or replaces the entry for `gsi` (< capacity; kInvalidArgument otherwise). Inline: a
