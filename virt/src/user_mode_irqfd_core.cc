@@ -17,10 +17,9 @@ thread_local const UserModeIrqFdCore* tls_dispatching_core = nullptr;
 void UserModeIrqFdCore::PublishedMsi::Store(const std::optional<MsiMessage>& msi) {
   const uint32_t seq = seq_.load(std::memory_order_relaxed);  // writers hold mu_: no other
   seq_.store(seq + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  address_.store(msi ? msi->address : 0, std::memory_order_relaxed);
-  data_.store(msi ? msi->data : 0, std::memory_order_relaxed);
-  present_.store(msi.has_value(), std::memory_order_relaxed);
+  address_.store(msi ? msi->address : 0, std::memory_order_release);
+  data_.store(msi ? msi->data : 0, std::memory_order_release);
+  present_.store(msi.has_value(), std::memory_order_release);
   seq_.store(seq + 2, std::memory_order_release);
 }
 
@@ -28,10 +27,9 @@ std::optional<MsiMessage> UserModeIrqFdCore::PublishedMsi::Load() const {
   for (;;) {
     const uint32_t before = seq_.load(std::memory_order_acquire);
     if ((before & 1) == 0) {
-      const uint64_t address = address_.load(std::memory_order_relaxed);
-      const uint32_t data = data_.load(std::memory_order_relaxed);
-      const bool present = present_.load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      const uint64_t address = address_.load(std::memory_order_acquire);
+      const uint32_t data = data_.load(std::memory_order_acquire);
+      const bool present = present_.load(std::memory_order_acquire);
       if (seq_.load(std::memory_order_relaxed) == before) {
         if (!present) return std::nullopt;
         return MsiMessage{address, data};

@@ -60,11 +60,13 @@ class UserModeIrqFdCore {
   // A route's MSI (or none), written under mu_ by one writer at a time and read by any thread
   // without a lock: a seqlock. Store makes the sequence odd, writes the fields, makes it even
   // again; Load retries until it read the same even sequence before and after the fields. Every
-  // field is an atomic, so there is no data race at all (TSan sees only atomics); the ordering:
-  // the writer's release fence after the odd store keeps the field stores from moving before
-  // it, and its final release store keeps them before the even one; the reader's acquire load
-  // of the first sequence and its acquire fence before the second keep the field loads between
-  // them. So a Load that saw equal even sequences read no field of a concurrent Store.
+  // field is an atomic, so there is no data race at all, and no standalone fence (which TSan
+  // does not model). The ordering: each field store is a release, so a reader whose acquire
+  // load of a field sees a new value also sees the odd sequence stored before it, and its
+  // second sequence load (after that acquire) cannot read the old even value; the final
+  // release store of the even sequence, read by the reader's first acquire load, makes every
+  // field of that Store visible. So a Load that saw equal even sequences read one Store's
+  // fields, never a mix. (On x86 all of these are plain moves.)
   class PublishedMsi {
    public:
     void Store(const std::optional<MsiMessage>& msi);
