@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "virt/kernel_irqfd_route.h"
@@ -117,6 +119,51 @@ TEST_F(KernelIrqFdTest, TeardownDisarmsRemovesPushesAndOnlyThenFreesTheGsi) {
               ElementsAre("deassign 24", "push failed", "push 25", "assign 25"));
   EXPECT_EQ(irqfd_->allocated_gsis(), 1u);  // 24 freed by the successful push
   EXPECT_EQ(r->Release().error().code, ErrorCode::kAlreadyReleased);
+}
+
+// A released route keeps naming its old GSI; once a newer route holds that GSI, the old one's
+// calls must fail and leave the newer route's entry and registration alone.
+TEST_F(KernelIrqFdTest, ARouteReleasedAndItsGsiReusedCannotTouchTheNewRoute) {
+  auto old_route = Route();
+  ASSERT_TRUE(old_route->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  ASSERT_TRUE(old_route->Release());
+  auto fresh = Route();
+  ASSERT_EQ(fresh->gsi(), old_route->gsi());  // the freed GSI is handed out next
+  ASSERT_TRUE(fresh->SetMsi(MsiMessage::Fixed(1, 0x41)));
+  kernel_->log.clear();
+  EXPECT_EQ(old_route->SetMsi(MsiMessage::Fixed(2, 0x42)).error().code,
+            ErrorCode::kAlreadyReleased);
+  EXPECT_EQ(old_route->ClearMsi().error().code, ErrorCode::kAlreadyReleased);
+  EXPECT_EQ(old_route->msi(), std::nullopt);
+  EXPECT_THAT(kernel_->log, IsEmpty());
+  EXPECT_EQ(fresh->msi(), MsiMessage::Fixed(1, 0x41));
+}
+
+// SetMsi racing with Release of the same route: each SetMsi either lands before the teardown
+// or fails with kAlreadyReleased; afterwards the GSI is free and the table empty either way.
+TEST_F(KernelIrqFdTest, SetMsiRacingWithReleaseOfTheSameRouteIsOrderedByTheCore) {
+  for (int round = 0; round < 50; ++round) {
+    auto r = Route();
+    ASSERT_TRUE(r->SetMsi(MsiMessage::Fixed(0, 0x40)));
+    std::atomic<bool> go{false};
+    std::thread setter([&] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < 20; ++i) {
+        Status s = r->SetMsi(MsiMessage::Fixed(0, static_cast<uint8_t>(0x41 + i % 2)));
+        if (!s) {
+          EXPECT_EQ(s.error().code, ErrorCode::kAlreadyReleased);
+          return;
+        }
+      }
+    });
+    go.store(true);
+    ASSERT_TRUE(r->Release());
+    setter.join();
+    EXPECT_EQ(irqfd_->allocated_gsis(), 0u);
+    auto routes = irqfd_->Routes();
+    ASSERT_TRUE(routes.has_value());
+    EXPECT_THAT(*routes, IsEmpty());
+  }
 }
 
 TEST_F(KernelIrqFdTest, AMaskedRouteIsFreedWithoutAnyKernelCall) {

@@ -208,6 +208,28 @@ TEST(ErrorMessageTest, ErrnoErrorNamesOperationErrnoAndStrerror) {
   EXPECT_THAT(with_detail, HasSubstr("/dev/kvm"));
 }
 
+// IsValid is the inline fast check of the hot paths; it must accept exactly what Decode does.
+TEST(MsiMessageTest, IsValidAgreesWithDecode) {
+  const uint64_t addresses[] = {0xFEE00000,           0xFEEFF00C,          0xFEF00000,
+                                0xFED00000,           0x00000000,          0x1FEE00000,
+                                0xABCDEF00FEE01000ull, 0xABCDEF01FEE01000ull, 0xFFFFFFFFFEE00000ull};
+  int valid = 0, invalid = 0;
+  for (uint64_t address : addresses) {
+    for (uint32_t mode = 0; mode < 8; ++mode) {
+      for (uint32_t high : {0u, 1u << 15, (1u << 15) | (1u << 14), 0xFFFF0000u}) {
+        const MsiMessage msi{address, high | (mode << 8) | 0x31};
+        const bool decodes = msi.Decode().has_value();
+        EXPECT_EQ(msi.IsValid(), decodes) << std::hex << address << " data " << msi.data;
+        EXPECT_EQ(msi.level_triggered(), decodes ? msi.Decode()->trigger_mode == TriggerMode::kLevel
+                                                 : ((msi.data >> 15) & 1) != 0);
+        (decodes ? valid : invalid)++;
+      }
+    }
+  }
+  EXPECT_GT(valid, 0);
+  EXPECT_GT(invalid, 0);
+}
+
 TEST(ErrorMessageTest, CodeOnlyErrorNamesOperationCodeAndDetail) {
   const Error e = Error::Make(ErrorCode::kExhausted, "GsiTable::Allocate", "table full");
   EXPECT_EQ(e.domain, NativeDomain::kNone);

@@ -261,6 +261,60 @@ TEST(PollerTest, ACallbackMayRemoveItsOwnWatch) {
   EXPECT_EQ(poller.watch_count(), 0u);
 }
 
+// A callback that removes its own watch and adds a new one (which may reuse the removed watch's
+// storage) neither deadlocks nor hands the new watch the old id or callback.
+TEST(PollerTest, ACallbackMayReplaceItsOwnWatch) {
+  Poller poller = NewPoller();
+  Event first = NewEvent();
+  Event second = NewEvent();
+  int first_calls = 0, second_calls = 0;
+  Poller::WatchId first_id = 0, second_id = 0;
+  auto added = poller.Add(first, [&] {
+    ++first_calls;
+    ASSERT_TRUE(poller.Remove(first_id));
+    auto again = poller.Add(second, [&] {
+      ++second_calls;
+      (void)second.TryWait();
+    });
+    ASSERT_TRUE(again);
+    second_id = *again;
+  });
+  ASSERT_TRUE(added);
+  first_id = *added;
+  ASSERT_TRUE(first.Signal());  // left undrained: a live watch would be reported again
+  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_NE(second_id, first_id);
+  EXPECT_EQ(poller.watch_count(), 1u);
+  ASSERT_TRUE(second.Signal());
+  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_EQ(first_calls, 1);
+  EXPECT_EQ(second_calls, 1);
+  // The removed id stays unknown even though its storage now serves another watch.
+  EXPECT_EQ(poller.Remove(first_id).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(poller.Remove(second_id));
+  EXPECT_EQ(poller.watch_count(), 0u);
+}
+
+// Ids are never reused: churning one event through many watches gives a new id each time, and
+// a removed id is unknown to Remove while a newer watch is live.
+TEST(PollerTest, RemovedIdsAreNeverReusedByLaterWatches) {
+  Poller poller = NewPoller();
+  Event event = NewEvent();
+  std::vector<Poller::WatchId> ids;
+  for (int i = 0; i < 200; ++i) {
+    auto id = poller.Add(event, [] {});
+    ASSERT_TRUE(id);
+    for (Poller::WatchId old : ids) ASSERT_NE(*id, old);
+    if (!ids.empty()) {
+      EXPECT_EQ(poller.Remove(ids.back()).error().code, ErrorCode::kNotFound);
+    }
+    ids.push_back(*id);
+    ASSERT_TRUE(poller.Remove(*id));
+  }
+  EXPECT_EQ(poller.Remove(0).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(poller.watch_count(), 0u);
+}
+
 TEST(PollerTest, WatchesFarMoreEventsThanAWaitReturns) {
   constexpr int kEvents = 500;  // well past 64 (a WaitForMultipleObjects limit, a Wait batch)
   Poller poller = NewPoller();

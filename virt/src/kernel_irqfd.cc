@@ -22,9 +22,10 @@ KernelIrqFd::~KernelIrqFd() = default;
 Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() {
   auto event = Event::Create();
   if (!event) return event.error();
-  auto gsi = core_->AllocateGsi();
-  if (!gsi) return gsi.error();
-  return std::unique_ptr<IrqFdRoute>(new KernelIrqFdRoute(core_, *gsi, std::move(*event)));
+  auto got = core_->AllocateGsi();
+  if (!got) return got.error();
+  return std::unique_ptr<IrqFdRoute>(
+      new KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
 }
 
 Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
@@ -32,7 +33,8 @@ Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
   if (!event) return event.error();
   auto got = core_->AllocateGsiAt(gsi);
   if (!got) return got.error();
-  return std::unique_ptr<IrqFdRoute>(new KernelIrqFdRoute(core_, *got, std::move(*event)));
+  return std::unique_ptr<IrqFdRoute>(
+      new KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
 }
 
 Result<std::vector<RouteState>> KernelIrqFd::Routes() const { return core_->Routes(); }
@@ -47,65 +49,66 @@ uint64_t KernelIrqFd::push_count() const { return core_->push_count(); }
 uint32_t KernelIrqFd::allocated_gsis() const { return core_->allocated_gsis(); }
 void KernelIrqFd::Shutdown() { core_->Shutdown(); }
 
-KernelIrqFdRoute::KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi, Event event)
-    : core_(std::move(core)), gsi_(gsi), event_(std::move(event)) {}
+KernelIrqFdRoute::KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi,
+                                   uint64_t owner, Event event)
+    : core_(std::move(core)), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
 
 KernelIrqFdRoute::~KernelIrqFdRoute() {
-  std::lock_guard lock(mu_);
-  if (released_) return;
-  released_ = true;
-  Status s = core_->Drop(gsi_, event_.native_handle());
+  if (released_.exchange(true, std::memory_order_relaxed)) return;
+  Status s = core_->Drop(gsi_, owner_, event_.native_handle());
   // After the partition is gone destruction just closes the event: nothing to report.
   if (!s && s.error().code != ErrorCode::kPartitionGone) core_->Report(s.error());
 }
 
-Status KernelIrqFdRoute::CheckNotReleased(const char* op) const {
-  if (!released_) return Ok();
-  return Error::Make(ErrorCode::kAlreadyReleased, op,
-                     "route for GSI " + std::to_string(gsi_) + " was released");
+Result<int> KernelIrqFdRoute::ResampleFd() {
+  if (!has_resample_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(resample_mu_);
+    if (!has_resample_.load(std::memory_order_relaxed)) {
+      auto created = Event::Create();
+      if (!created) return created.error();
+      resample_ = std::move(*created);
+      has_resample_.store(true, std::memory_order_release);
+    }
+  }
+  return resample_.native_handle();
 }
 
 Status KernelIrqFdRoute::SetMsi(const MsiMessage& msi) {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckNotReleased("IrqFdRoute::SetMsi"); !s) return s;
-  int resample_fd = -1;
-  if (core_->options().resample) {
-    auto decoded = msi.Decode();
-    if (!decoded) return decoded.error();
-    if (decoded->trigger_mode == TriggerMode::kLevel) {
-      if (!resample_.valid()) {
-        auto created = Event::Create();
-        if (!created) return created.error();
-        resample_ = std::move(*created);
-      }
-      resample_fd = resample_.native_handle();
-    }
+  if (released_.load(std::memory_order_relaxed)) [[unlikely]] {
+    return KernelIrqFdCore::ReleasedError("IrqFdRoute::SetMsi", gsi_);
   }
-  return core_->SetMsi(gsi_, event_.native_handle(), resample_fd, msi);
+  int resample_fd = -1;
+  // A level-triggered MSI needs the resample event first (an invalid MSI creates nothing: the
+  // core rejects it).
+  if (core_->options().resample && msi.level_triggered() && msi.IsValid()) {
+    auto fd = ResampleFd();
+    if (!fd) return fd.error();
+    resample_fd = *fd;
+  }
+  return core_->SetMsi(gsi_, owner_, event_.native_handle(), resample_fd, msi);
 }
 
 Status KernelIrqFdRoute::ClearMsi() {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckNotReleased("IrqFdRoute::ClearMsi"); !s) return s;
-  return core_->ClearMsi(gsi_, event_.native_handle());
+  if (released_.load(std::memory_order_relaxed)) {
+    return KernelIrqFdCore::ReleasedError("IrqFdRoute::ClearMsi", gsi_);
+  }
+  return core_->ClearMsi(gsi_, owner_, event_.native_handle());
 }
 
 std::optional<MsiMessage> KernelIrqFdRoute::msi() const {
-  std::lock_guard lock(mu_);
-  if (released_) return std::nullopt;
-  return core_->CurrentMsi(gsi_);
+  if (released_.load(std::memory_order_relaxed)) return std::nullopt;
+  return core_->CurrentMsi(gsi_, owner_);
 }
 
 Status KernelIrqFdRoute::Release() {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckNotReleased("IrqFdRoute::Release"); !s) return s;
-  released_ = true;
-  return core_->Drop(gsi_, event_.native_handle());
+  if (released_.exchange(true, std::memory_order_relaxed)) {
+    return KernelIrqFdCore::ReleasedError("IrqFdRoute::Release", gsi_);
+  }
+  return core_->Drop(gsi_, owner_, event_.native_handle());
 }
 
 const Event* KernelIrqFdRoute::resample_event() const {
-  std::lock_guard lock(mu_);
-  return resample_.valid() ? &resample_ : nullptr;
+  return has_resample_.load(std::memory_order_acquire) ? &resample_ : nullptr;
 }
 
 }  // namespace virt

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <utility>
 
 namespace virt {
@@ -14,23 +15,40 @@ KernelIrqFdCore::KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable g
       gsis_(std::move(gsis)),
       table_(gsis_.capacity(),
              [this](std::span<const RoutingEntry> entries) { return ops_->PushTable(entries); }),
-      slots_(gsis_.capacity()) {}
+      slots_(gsis_.capacity()) {
+  arm_pending_.reserve(gsis_.capacity());  // a batch enabling every route never reallocates
+}
 
-Status KernelIrqFdCore::CheckAlive(const char* op) const {
-  if (alive_) return Ok();
+[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::GoneError(const char* op) {
   return Error::Make(ErrorCode::kPartitionGone, op, "the partition has been destroyed");
 }
 
-Result<Gsi> KernelIrqFdCore::AllocateGsi() {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFd::NewRoute"); !s) return s.error();
-  return gsis_.Allocate();
+[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::ReleasedError(const char* op, Gsi gsi) {
+  return Error::Make(ErrorCode::kAlreadyReleased, op,
+                     "route for GSI " + std::to_string(gsi) + " was released");
 }
 
-Result<Gsi> KernelIrqFdCore::AllocateGsiAt(Gsi gsi) {
+Status KernelIrqFdCore::CheckAlive(const char* op) const {
+  if (alive_) return Ok();
+  return GoneError(op);
+}
+
+Result<KernelIrqFdCore::Allocation> KernelIrqFdCore::AllocateGsi() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::NewRoute"); !s) return s.error();
+  auto gsi = gsis_.Allocate();
+  if (!gsi) return gsi.error();
+  slots_[*gsi].owner = ++last_owner_;
+  return Allocation{*gsi, last_owner_};
+}
+
+Result<KernelIrqFdCore::Allocation> KernelIrqFdCore::AllocateGsiAt(Gsi gsi) {
   std::lock_guard lock(mu_);
   if (Status s = CheckAlive("IrqFd::NewRouteAt"); !s) return s.error();
-  return gsis_.AllocateAt(gsi);
+  auto got = gsis_.AllocateAt(gsi);
+  if (!got) return got.error();
+  slots_[*got].owner = ++last_owner_;
+  return Allocation{*got, last_owner_};
 }
 
 Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {
@@ -72,20 +90,41 @@ void KernelIrqFdCore::RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& pre
   }
 }
 
-Status KernelIrqFdCore::SetMsi(Gsi gsi, int event_fd, int resample_fd, const MsiMessage& msi) {
-  if (auto decoded = msi.Decode(); !decoded) return decoded.error();
+Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
+                               const MsiMessage& msi) {
+  if (!msi.IsValid()) [[unlikely]] return msi.Decode().error();  // the error names the fault
   std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFdRoute::SetMsi"); !s) return s;
+  if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::SetMsi");
   Slot& slot = slots_[gsi];
+  if (slot.owner != owner) [[unlikely]] return ReleasedError("IrqFdRoute::SetMsi", gsi);
+  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: detach first, while the
+  // old entry is still in the kernel's table.
+  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
+
+  if (batch_depth_ > 0 && !rearm) {
+    // The common case inside a batch (enable or retarget, registration unchanged): only the
+    // in-memory entry changes now; EndBatch pushes and arms. Nothing to roll back here.
+    if (Status s = table_.Set(gsi, msi); !s) [[unlikely]] return s;
+    slot.event_fd = event_fd;
+    slot.resample_fd = resample_fd;
+    if (!slot.armed && !slot.arm_pending) {
+      slot.arm_pending = true;
+      arm_pending_.push_back(gsi);
+    }
+    return Ok();
+  }
+  return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
+}
+
+// Out of line: keeps the batch fast path of SetMsi small.
+[[gnu::noinline]] Status KernelIrqFdCore::SetMsiAndPush(Gsi gsi, Slot& slot, int event_fd, int resample_fd,
+                                      const MsiMessage& msi, bool rearm) {
   const std::optional<MsiMessage> previous = table_.Get(gsi);
   const int previous_resample = slot.resample_fd;
   if (Status s = table_.Set(gsi, msi); !s) return s;
   slot.event_fd = event_fd;
   slot.resample_fd = resample_fd;
 
-  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: detach first, while the
-  // old entry is still in the kernel's table.
-  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
   if (rearm) {
     if (Status s = ops_->Deassign(gsi, event_fd); !s) {
       RestoreEntry(gsi, previous);
@@ -123,10 +162,11 @@ Status KernelIrqFdCore::SetMsi(Gsi gsi, int event_fd, int resample_fd, const Msi
   return Ok();
 }
 
-Status KernelIrqFdCore::ClearMsi(Gsi gsi, int event_fd) {
+Status KernelIrqFdCore::ClearMsi(Gsi gsi, uint64_t owner, int event_fd) {
   std::lock_guard lock(mu_);
   if (Status s = CheckAlive("IrqFdRoute::ClearMsi"); !s) return s;
   Slot& slot = slots_[gsi];
+  if (slot.owner != owner) return ReleasedError("IrqFdRoute::ClearMsi", gsi);
   if (slot.armed) {
     // Disarm first: the entry must not leave the table while an irqfd still points at it. A
     // disarmed irqfd leaves later signals counted on the eventfd; the next assign sees them.
@@ -144,12 +184,13 @@ Status KernelIrqFdCore::ClearMsi(Gsi gsi, int event_fd) {
   return Push();
 }
 
-Status KernelIrqFdCore::Drop(Gsi gsi, int event_fd) {
+Status KernelIrqFdCore::Drop(Gsi gsi, uint64_t owner, int event_fd) {
   std::lock_guard lock(mu_);
   // Closing the partition fd released everything already: nothing to undo, but Release() fails
   // like every other call on a route that outlived its partition.
   if (Status s = CheckAlive("IrqFdRoute::Release"); !s) return s;
   Slot& slot = slots_[gsi];
+  if (slot.owner != owner) return ReleasedError("IrqFdRoute::Release", gsi);
   Status result = Ok();
   if (slot.arm_pending) std::erase(arm_pending_, gsi);
   if (slot.armed) {
@@ -174,12 +215,13 @@ Status KernelIrqFdCore::Drop(Gsi gsi, int event_fd) {
   return result;
 }
 
-std::optional<MsiMessage> KernelIrqFdCore::CurrentMsi(Gsi gsi) {
+std::optional<MsiMessage> KernelIrqFdCore::CurrentMsi(Gsi gsi, uint64_t owner) {
   std::lock_guard lock(mu_);
   if (!alive_) return std::nullopt;
   // Only an armed route (or one a batch will arm) delivers its entry. A ClearMsi whose push
   // failed leaves the entry in the table, but the route is masked all the same.
   const Slot& slot = slots_[gsi];
+  if (slot.owner != owner) return std::nullopt;  // released
   if (!slot.armed && !slot.arm_pending) return std::nullopt;
   return table_.Get(gsi);
 }

@@ -18,22 +18,37 @@ namespace virt {
 // Owned jointly by the KernelIrqFd and its routes, so a route that outlives the partition finds
 // alive_ == false instead of freed memory. All members are guarded by mu_; every ops_ call is
 // made under it. The ordering rules are KernelIrqFd's (see its header).
+//
+// Each allocation of a GSI gets an owner ticket, unique for the core's life; the route passes it
+// back with every call, and the core acts only while the GSI's slot still carries it. So a call
+// that races with its own route's Release (which clears the ticket under mu_) fails with
+// kAlreadyReleased instead of touching a GSI that may already belong to a newer route, and a
+// route needs no lock of its own on the hot path.
 class KernelIrqFdCore {
  public:
+  // A GSI handed to one route, with the ticket that route presents.
+  struct Allocation {
+    Gsi gsi = 0;
+    uint64_t owner = 0;
+  };
+
   KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis, KernelIrqFd::Options options);
 
   const KernelIrqFd::Options& options() const { return options_; }
 
-  Result<Gsi> AllocateGsi();
-  Result<Gsi> AllocateGsiAt(Gsi gsi);
+  Result<Allocation> AllocateGsi();
+  Result<Allocation> AllocateGsiAt(Gsi gsi);
   Result<std::vector<RouteState>> Routes();
   // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI).
-  Status SetMsi(Gsi gsi, int event_fd, int resample_fd, const MsiMessage& msi);
-  Status ClearMsi(Gsi gsi, int event_fd);
-  // Full teardown of a route: disarm, remove entry, push, free GSI.
-  Status Drop(Gsi gsi, int event_fd);
-  // The entry of an armed route (or one a batch will arm); nullopt when masked.
-  std::optional<MsiMessage> CurrentMsi(Gsi gsi);
+  Status SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd, const MsiMessage& msi);
+  Status ClearMsi(Gsi gsi, uint64_t owner, int event_fd);
+  // Full teardown of a route: disarm, remove entry, push, free GSI. Clears the ticket.
+  Status Drop(Gsi gsi, uint64_t owner, int event_fd);
+  // The entry of an armed route (or one a batch will arm); nullopt when masked or released.
+  std::optional<MsiMessage> CurrentMsi(Gsi gsi, uint64_t owner);
+
+  // The kAlreadyReleased error of a route's call `op` (cold path).
+  static Error ReleasedError(const char* op, Gsi gsi);
 
   void BeginBatch();
   Status EndBatch();
@@ -47,6 +62,7 @@ class KernelIrqFdCore {
 
  private:
   struct Slot {
+    uint64_t owner = 0;          // ticket of the live route holding the GSI; 0: none
     bool armed = false;          // assigned in the kernel
     bool arm_pending = false;    // enabled inside a batch, arm after the push
     int event_fd = -1;
@@ -55,8 +71,12 @@ class KernelIrqFdCore {
   };
 
   Status CheckAlive(const char* op) const;
+  static Error GoneError(const char* op);
   void ReportLocked(const Error& error);
   Status Assign(Gsi gsi, Slot& slot);
+  // SetMsi outside a batch or with an edge <-> level switch: push, (re)arm, roll back.
+  Status SetMsiAndPush(Gsi gsi, Slot& slot, int event_fd, int resample_fd, const MsiMessage& msi,
+                       bool rearm);
   // Removes entries of GSIs waiting to be freed, pushes the table, then frees those GSIs.
   Status Push();
   void RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& previous);
@@ -71,6 +91,7 @@ class KernelIrqFdCore {
   std::vector<Gsi> arm_pending_;  // GSIs with Slot::arm_pending set
   std::vector<Gsi> free_after_push_;
   uint32_t batch_depth_ = 0;
+  uint64_t last_owner_ = 0;  // tickets handed out so far
   IrqFd::ErrorHandler on_error_;
 };
 

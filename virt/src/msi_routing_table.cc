@@ -7,24 +7,23 @@
 namespace virt {
 
 MsiRoutingTable::MsiRoutingTable(uint32_t capacity, PushFn push)
-    : push_(std::move(push)), index_(capacity, -1), committed_index_(capacity, -1) {}
+    : push_(std::move(push)), index_(capacity, -1), committed_index_(capacity, -1) {
+  // Room for a full table up front (address space only until used), so programming many routes
+  // and the first pushes never reallocate.
+  entries_.reserve(capacity);
+  committed_.reserve(capacity);
+}
 
-Status MsiRoutingTable::Set(Gsi gsi, const MsiMessage& msi) {
-  if (gsi >= index_.size()) {
-    return Error::Make(ErrorCode::kInvalidArgument, "MsiRoutingTable::Set",
-                       "GSI " + std::to_string(gsi) + " outside capacity " +
-                           std::to_string(index_.size()));
-  }
-  if (index_[gsi] >= 0) {
-    RoutingEntry& entry = entries_[static_cast<size_t>(index_[gsi])];
-    if (entry.msi == msi) return Ok();
-    entry.msi = msi;
-  } else {
-    index_[gsi] = static_cast<int32_t>(entries_.size());
-    entries_.push_back({gsi, msi});
-  }
+[[gnu::cold, gnu::noinline]] Error MsiRoutingTable::OutsideCapacity(Gsi gsi) const {
+  return Error::Make(ErrorCode::kInvalidArgument, "MsiRoutingTable::Set",
+                     "GSI " + std::to_string(gsi) + " outside capacity " +
+                         std::to_string(index_.size()));
+}
+
+void MsiRoutingTable::Append(Gsi gsi, const MsiMessage& msi) {
+  index_[gsi] = static_cast<int32_t>(entries_.size());
+  entries_.push_back({gsi, msi});
   dirty_ = true;
-  return Ok();
 }
 
 bool MsiRoutingTable::Remove(Gsi gsi) {

@@ -1,4 +1,4 @@
-// Poller on Linux: one epoll instance, watches keyed by id, per-watch locks for safe removal.
+// Poller on Linux: one epoll instance, pooled watch records found by id, per-watch locks.
 #include "virt/poller.h"
 
 #include <sys/epoll.h>
@@ -6,30 +6,39 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <limits>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <vector>
 #include <utility>
 
 namespace virt {
 namespace {
 
-// epoll_event.data of the internal wake eventfd; watch ids start at 1.
+// epoll_event.data of the internal wake eventfd; watch ids are never 0.
 constexpr uint64_t kWakeId = 0;
 // Events fetched per epoll_wait; more ready events are simply picked up by the next Wait.
 constexpr int kBatch = 64;
 
-struct Watch {
-  Watch(uint64_t watch_id, int watch_fd, Poller::Callback cb)
-      : id(watch_id), fd(watch_fd), callback(std::move(cb)) {}
+// Watch records live in chunks that are never freed while the poller lives, so Wait can go from
+// a reported id to its record with no lock and no lookup table: the id's low kIndexBits bits
+// index the record, the high bits are the record's generation (bumped each time the record is
+// reused, so a stale report or a stale Remove never matches a newer watch). An id repeats only
+// after one record has been reused 2^44 times.
+constexpr uint32_t kIndexBits = 20;
+constexpr uint32_t kChunkBits = 8;
+constexpr uint32_t kChunkSize = 1u << kChunkBits;                 // records per chunk
+constexpr uint32_t kMaxChunks = 1u << (kIndexBits - kChunkBits);  // 2^20 watches at a time
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
 
-  const uint64_t id;
-  const int fd;
-  const Poller::Callback callback;
-  std::mutex mu;         // held while the callback runs and while Remove detaches the watch
-  bool removed = false;  // guarded by mu
+struct Watch {
+  std::mutex mu;  // held while the callback runs and while Remove detaches the watch
+  uint64_t id = 0;  // guarded by mu: the live watch's id; 0 once removed (or never used)
+  int fd = -1;      // guarded by mu
+  Poller::Callback callback;  // guarded by mu
+  uint64_t generation = 0;    // guarded by Poller::Impl::mu
 };
 
 // The watch whose callback this thread is running, so Remove from inside it does not deadlock.
@@ -40,19 +49,53 @@ thread_local const Watch* tls_running = nullptr;
 struct Poller::Impl {
   ~Impl() {
     if (epoll_fd >= 0) ::close(epoll_fd);
+    for (auto& chunk : chunks) delete[] chunk.load(std::memory_order_relaxed);
   }
 
-  std::shared_ptr<Watch> Find(uint64_t id) {
+  // The record an id names, or nullptr when no record was ever made there. No lock: chunks are
+  // published (release) before any id naming them exists, and never freed before ~Impl.
+  Watch* Record(uint64_t id) const {
+    const uint64_t index = id & kIndexMask;
+    Watch* chunk = chunks[index >> kChunkBits].load(std::memory_order_acquire);
+    return chunk == nullptr ? nullptr : &chunk[index & (kChunkSize - 1)];
+  }
+
+  // A free record's index and its new generation; kExhausted when 2^20 watches exist.
+  Result<uint64_t> TakeRecord() {
     std::lock_guard lock(mu);
-    auto it = watches.find(id);
-    return it == watches.end() ? nullptr : it->second;
+    uint32_t index;
+    if (!free_records.empty()) {
+      index = free_records.back();
+      free_records.pop_back();
+    } else {
+      if (records == kMaxChunks * kChunkSize) {
+        return Error::Make(ErrorCode::kExhausted, "Poller::Add",
+                           "2^20 watches exist already");
+      }
+      index = records++;
+      std::atomic<Watch*>& chunk = chunks[index >> kChunkBits];
+      if (chunk.load(std::memory_order_relaxed) == nullptr) {
+        chunk.store(new Watch[kChunkSize], std::memory_order_release);
+      }
+    }
+    Watch* w = Record(index);
+    ++watches;
+    return (++w->generation << kIndexBits) | index;
+  }
+
+  void ReturnRecord(uint64_t id) {
+    std::lock_guard lock(mu);
+    free_records.push_back(static_cast<uint32_t>(id & kIndexMask));
+    --watches;
   }
 
   int epoll_fd = -1;
   Event wake;
-  mutable std::mutex mu;  // guards next_id and watches; never held while a callback runs
-  uint64_t next_id = 1;
-  std::unordered_map<uint64_t, std::shared_ptr<Watch>> watches;
+  std::array<std::atomic<Watch*>, kMaxChunks> chunks{};
+  mutable std::mutex mu;  // guards the fields below and the records' generations
+  uint32_t records = 0;   // records made so far (all chunks below records / kChunkSize exist)
+  std::vector<uint32_t> free_records;
+  size_t watches = 0;
 };
 
 Result<Poller> Poller::Create() {
@@ -81,45 +124,59 @@ Result<Poller::WatchId> Poller::Add(const Event& event, Callback callback) {
     return Error::Make(ErrorCode::kInvalidArgument, "Poller::Add",
                        event.valid() ? "empty callback" : "empty event");
   }
-  std::shared_ptr<Watch> watch;
+  auto id = impl_->TakeRecord();
+  if (!id) return id.error();
+  Watch* watch = impl_->Record(*id);
   {
-    std::lock_guard lock(impl_->mu);
-    watch = std::make_shared<Watch>(impl_->next_id++, event.native_handle(), std::move(callback));
-    // Listed before it is registered, so the first report already finds it.
-    impl_->watches.emplace(watch->id, watch);
+    // Filled in before the event is registered, so the first report already finds it.
+    std::lock_guard lock(watch->mu);
+    watch->id = *id;
+    watch->fd = event.native_handle();
+    watch->callback = std::move(callback);
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.u64 = watch->id;
-  if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, watch->fd, &ev) != 0) {
+  ev.data.u64 = *id;
+  if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, event.native_handle(), &ev) != 0) {
     const int err = errno;
-    std::lock_guard lock(impl_->mu);
-    impl_->watches.erase(watch->id);
+    Callback dead;
+    {
+      std::lock_guard lock(watch->mu);
+      watch->id = 0;
+      dead = std::move(watch->callback);
+    }
+    impl_->ReturnRecord(*id);
     return Error::Errno("epoll_ctl(EPOLL_CTL_ADD)", err);
   }
-  return watch->id;
+  return *id;
 }
 
 Status Poller::Remove(WatchId id) {
-  std::shared_ptr<Watch> watch;
-  {
-    std::lock_guard lock(impl_->mu);
-    auto it = impl_->watches.find(id);
-    if (it == impl_->watches.end()) {
-      return Error::Make(ErrorCode::kNotFound, "Poller::Remove",
-                         "no watch " + std::to_string(id));
-    }
-    watch = std::move(it->second);
-    impl_->watches.erase(it);  // from here on, reports of this id are ignored
+  Watch* watch = id == kWakeId ? nullptr : impl_->Record(id);
+  if (watch == nullptr) {
+    return Error::Make(ErrorCode::kNotFound, "Poller::Remove", "no watch " + std::to_string(id));
   }
   // Detach while holding the watch's lock: a callback running now finishes first, and the event
   // is unregistered before the caller may close it or watch it again.
+  const bool own = tls_running == watch;  // called from this watch's callback: lock held
   std::unique_lock<std::mutex> lock(watch->mu, std::defer_lock);
-  if (tls_running != watch.get()) lock.lock();  // else this thread already holds it
-  watch->removed = true;
-  if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, watch->fd, nullptr) != 0) {
-    return Error::Errno("epoll_ctl(EPOLL_CTL_DEL)", errno);
+  if (!own) lock.lock();
+  if (watch->id != id) {
+    return Error::Make(ErrorCode::kNotFound, "Poller::Remove", "no watch " + std::to_string(id));
   }
+  watch->id = 0;  // from here on, reports of this id are ignored
+  const int detached = ::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, watch->fd, nullptr);
+  const int err = errno;
+  if (own) {
+    // The callback is running (it called us): Wait destroys it and frees the record after it
+    // returns, so an Add from the rest of this callback cannot get this record.
+    if (detached != 0) return Error::Errno("epoll_ctl(EPOLL_CTL_DEL)", err);
+    return Ok();
+  }
+  Callback dead = std::move(watch->callback);
+  lock.unlock();
+  impl_->ReturnRecord(id);
+  if (detached != 0) return Error::Errno("epoll_ctl(EPOLL_CTL_DEL)", err);
   return Ok();
 }
 
@@ -139,14 +196,20 @@ Result<size_t> Poller::Wait(std::chrono::milliseconds timeout) {
       (void)impl_->wake.TryWait();  // nothing to do if this fails: the wake was seen
       continue;
     }
-    std::shared_ptr<Watch> watch = impl_->Find(id);
-    if (!watch) continue;  // removed after epoll_wait reported it
-    std::lock_guard lock(watch->mu);
-    if (watch->removed) continue;  // removed while this thread waited for the lock
-    const Watch* outer = std::exchange(tls_running, watch.get());
+    Watch* watch = impl_->Record(id);
+    if (watch == nullptr) continue;
+    std::unique_lock lock(watch->mu);
+    if (watch->id != id) continue;  // removed (and maybe reused) after epoll_wait reported it
+    const Watch* outer = std::exchange(tls_running, watch);
     watch->callback();
     tls_running = outer;
     ++ran;
+    if (watch->id != id) {
+      // The callback removed its own watch; Remove left the record to us.
+      Callback dead = std::move(watch->callback);
+      lock.unlock();
+      impl_->ReturnRecord(id);
+    }
   }
   return ran;
 }
@@ -155,7 +218,7 @@ Status Poller::Wake() { return impl_->wake.Signal(); }
 
 size_t Poller::watch_count() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->watches.size();
+  return impl_->watches;
 }
 
 }  // namespace virt

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace virt {
@@ -12,6 +13,31 @@ namespace {
 thread_local const UserModeIrqFdCore* tls_dispatching_core = nullptr;
 
 }  // namespace
+
+void UserModeIrqFdCore::PublishedMsi::Store(const std::optional<MsiMessage>& msi) {
+  const uint32_t seq = seq_.load(std::memory_order_relaxed);  // writers hold mu_: no other
+  seq_.store(seq + 1, std::memory_order_relaxed);
+  address_.store(msi ? msi->address : 0, std::memory_order_release);
+  data_.store(msi ? msi->data : 0, std::memory_order_release);
+  present_.store(msi.has_value(), std::memory_order_release);
+  seq_.store(seq + 2, std::memory_order_release);
+}
+
+std::optional<MsiMessage> UserModeIrqFdCore::PublishedMsi::Load() const {
+  for (;;) {
+    const uint32_t before = seq_.load(std::memory_order_acquire);
+    if ((before & 1) == 0) {
+      const uint64_t address = address_.load(std::memory_order_acquire);
+      const uint32_t data = data_.load(std::memory_order_acquire);
+      const bool present = present_.load(std::memory_order_acquire);
+      if (seq_.load(std::memory_order_relaxed) == before) {
+        if (!present) return std::nullopt;
+        return MsiMessage{address, data};
+      }
+    }
+    std::this_thread::yield();  // a Store is under way (a few instructions under mu_)
+  }
+}
 
 UserModeIrqFdCore::UserModeIrqFdCore(Poller poller, GsiTable gsis,
                                      UserModeIrqFd::Injector injector)
@@ -42,18 +68,18 @@ Result<std::vector<RouteState>> UserModeIrqFdCore::Routes() {
   if (Status s = CheckAlive("IrqFd::Routes"); !s) return s.error();
   std::vector<RouteState> out;
   for (Gsi gsi = 0; gsi < gsis_.capacity(); ++gsi) {
-    if (gsis_.IsAllocated(gsi)) out.push_back({gsi, slots_[gsi].msi});
+    if (gsis_.IsAllocated(gsi)) out.push_back({gsi, slots_[gsi].msi.Load()});
   }
   return out;
 }
 
 Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi) {
-  if (auto decoded = msi.Decode(); !decoded) return decoded.error();
+  if (!msi.IsValid()) [[unlikely]] return msi.Decode().error();  // the error names the fault
   {
     std::lock_guard lock(mu_);
     if (Status s = CheckAlive("IrqFdRoute::SetMsi"); !s) return s;
     Slot& slot = slots_[gsi];
-    slot.msi = msi;  // a retarget: the next dispatch injects the new MSI
+    slot.msi.Store(msi);  // a retarget: the next dispatch injects the new MSI
     if (slot.watch != 0) return Ok();
   }
   // Unmask. The MSI is set first so that a count already pending, reported as soon as the watch
@@ -62,7 +88,7 @@ Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& 
   std::unique_lock lock(mu_);
   Slot& slot = slots_[gsi];
   if (!watch) {
-    slot.msi.reset();  // back to masked, as it was
+    slot.msi.Store(std::nullopt);  // back to masked, as it was
     return watch.error();
   }
   if (!alive_) {
@@ -81,7 +107,7 @@ Status UserModeIrqFdCore::ClearMsi(Gsi gsi) {
     std::lock_guard lock(mu_);
     if (Status s = CheckAlive("IrqFdRoute::ClearMsi"); !s) return s;
     Slot& slot = slots_[gsi];
-    slot.msi.reset();  // a dispatch that starts now leaves the count pending
+    slot.msi.Store(std::nullopt);  // a dispatch that starts now leaves the count pending
     watch = std::exchange(slot.watch, 0);
   }
   if (watch == 0) return Ok();  // already masked
@@ -96,7 +122,7 @@ Status UserModeIrqFdCore::Drop(Gsi gsi) {
     std::lock_guard lock(mu_);
     if (!alive_) return Ok();  // Shutdown removed every watch already
     Slot& slot = slots_[gsi];
-    slot.msi.reset();
+    slot.msi.Store(std::nullopt);
     watch = std::exchange(slot.watch, 0);
   }
   // Stop watching before the GSI can be reused and before the route closes its event (a
@@ -107,10 +133,10 @@ Status UserModeIrqFdCore::Drop(Gsi gsi) {
   return result;
 }
 
-std::optional<MsiMessage> UserModeIrqFdCore::CurrentMsi(Gsi gsi) {
-  std::lock_guard lock(mu_);
-  if (!alive_) return std::nullopt;
-  return slots_[gsi].msi;
+std::optional<MsiMessage> UserModeIrqFdCore::CurrentMsi(Gsi gsi) const {
+  // No alive_ check needed: Shutdown clears every slot's MSI (under mu_, after which no SetMsi
+  // stores one), so a read after Shutdown finds none.
+  return slots_[gsi].msi.Load();
 }
 
 void UserModeIrqFdCore::BeginBatch() {
@@ -177,7 +203,7 @@ void UserModeIrqFdCore::Shutdown() {
     if (!alive_) return;
     alive_ = false;
     for (Slot& slot : slots_) {
-      slot.msi.reset();
+      slot.msi.Store(std::nullopt);
       if (slot.watch != 0) watches.push_back(std::exchange(slot.watch, 0));
     }
   }

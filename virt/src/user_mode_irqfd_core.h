@@ -16,7 +16,9 @@ namespace virt {
 // State shared by the IrqFd, its dispatcher thread and every route; routes keep it alive, so a
 // route that outlives the IrqFd finds alive_ == false instead of freed memory.
 //
-// Locking: mu_ guards the GSI table, the slots, alive_ and batch_depth_, and is never held while
+// Locking: mu_ guards the GSI table, the slots' watches, alive_ and batch_depth_, and serialises
+// every write of a slot's MSI; the MSI is published through a seqlock (PublishedMsi) so that a
+// dispatch and msi() read it without mu_. mu_ is never held while
 // calling into the poller (Remove waits for a running dispatch, and a dispatch takes mu_). Calls
 // for one route are serialised by that route's own lock, so a slot changes under one caller at
 // a time. Lock order: poller watch lock -> mu_; handler_mu_ is a leaf.
@@ -34,7 +36,8 @@ class UserModeIrqFdCore {
   Status ClearMsi(Gsi gsi);
   // Full teardown: stop watching (waiting for a dispatch of this route), then free the GSI.
   Status Drop(Gsi gsi);
-  std::optional<MsiMessage> CurrentMsi(Gsi gsi);
+  // Lock-free (see PublishedMsi). nullopt when masked, and for every route after Shutdown.
+  std::optional<MsiMessage> CurrentMsi(Gsi gsi) const;
 
   void BeginBatch();
   Status EndBatch();
@@ -54,9 +57,31 @@ class UserModeIrqFdCore {
   uint64_t injected_count() const { return injected_.load(std::memory_order_relaxed); }
 
  private:
+  // A route's MSI (or none), written under mu_ by one writer at a time and read by any thread
+  // without a lock: a seqlock. Store makes the sequence odd, writes the fields, makes it even
+  // again; Load retries until it read the same even sequence before and after the fields. Every
+  // field is an atomic, so there is no data race at all, and no standalone fence (which TSan
+  // does not model). The ordering: each field store is a release, so a reader whose acquire
+  // load of a field sees a new value also sees the odd sequence stored before it, and its
+  // second sequence load (after that acquire) cannot read the old even value; the final
+  // release store of the even sequence, read by the reader's first acquire load, makes every
+  // field of that Store visible. So a Load that saw equal even sequences read one Store's
+  // fields, never a mix. (On x86 all of these are plain moves.)
+  class PublishedMsi {
+   public:
+    void Store(const std::optional<MsiMessage>& msi);
+    std::optional<MsiMessage> Load() const;
+
+   private:
+    std::atomic<uint32_t> seq_{0};  // odd while a Store is under way
+    std::atomic<uint64_t> address_{0};
+    std::atomic<uint32_t> data_{0};
+    std::atomic<bool> present_{false};
+  };
+
   struct Slot {
-    std::optional<MsiMessage> msi;  // what a dispatch injects; nullopt while masked
-    Poller::WatchId watch = 0;      // 0 when the event is not watched
+    PublishedMsi msi;           // what a dispatch injects; none while masked
+    Poller::WatchId watch = 0;  // 0 when the event is not watched; guarded by mu_
   };
 
   Status CheckAlive(const char* op) const;

@@ -35,7 +35,8 @@ Result<std::unique_ptr<KernelIrqFd>> CreateKvmIrqFd(std::shared_ptr<KvmIoctl> io
   auto gsis = GsiTable::Create(static_cast<uint32_t>(capacity));
   if (!gsis) return gsis.error();
   if (Status s = gsis->Reserve(0, KvmRoutingBuffer::kIrqchipGsis); !s) return s.error();
-  return KernelIrqFd::Create(std::make_unique<KvmIrqFdOps>(std::move(ioctl), vm_fd),
+  return KernelIrqFd::Create(std::make_unique<KvmIrqFdOps>(std::move(ioctl), vm_fd,
+                                                         static_cast<uint32_t>(capacity)),
                              std::move(*gsis),
                              {.resample = false});
 }

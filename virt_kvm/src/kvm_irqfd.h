@@ -16,8 +16,11 @@ namespace virt::kvm {
 // KVM needs them too (and other VMMs' panics on AMD hosts show why).
 class KvmIrqFdOps final : public IrqFdKernelOps {
  public:
-  KvmIrqFdOps(std::shared_ptr<KvmIoctl> ioctl, int vm_fd)
-      : ioctl_(std::move(ioctl)), vm_fd_(vm_fd), buffer_(/*irqchip_defaults=*/true) {}
+  // `gsi_capacity`: the GSI table's size, the most MSI entries a push can carry.
+  KvmIrqFdOps(std::shared_ptr<KvmIoctl> ioctl, int vm_fd, uint32_t gsi_capacity)
+      : ioctl_(std::move(ioctl)),
+        vm_fd_(vm_fd),
+        buffer_(/*irqchip_defaults=*/true, gsi_capacity) {}
 
   // KVM_SET_GSI_ROUTING with the 40 irqchip pin routes followed by `entries`.
   Status PushTable(std::span<const RoutingEntry> entries) override;

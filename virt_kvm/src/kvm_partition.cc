@@ -108,7 +108,7 @@ Result<std::unique_ptr<Vcpu>> KvmPartition::CreateVcpu(uint32_t index) {
 }
 
 Result<bool> KvmPartition::RequestMsi(const MsiMessage& msi) {
-  if (auto decoded = msi.Decode(); !decoded) return decoded.error();
+  if (!msi.IsValid()) [[unlikely]] return msi.Decode().error();  // the error names the fault
   kvm_msi m{};
   m.address_lo = msi.address_lo();
   m.address_hi = msi.address_hi();

@@ -1,6 +1,8 @@
 // KernelIrqFdRoute: one route (GSI + eventfd [+ resample eventfd]) of a KernelIrqFd.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,7 +23,8 @@ class KernelIrqFdCore;
 // Destruction tears the route down (see IrqFdRoute).
 class KernelIrqFdRoute final : public IrqFdRoute {
  public:
-  KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi, Event event);
+  // `owner` is the ticket the core gave with `gsi`.
+  KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi, uint64_t owner, Event event);
   ~KernelIrqFdRoute() override;
 
   Gsi gsi() const override { return gsi_; }
@@ -38,14 +41,22 @@ class KernelIrqFdRoute final : public IrqFdRoute {
   const Event* resample_event() const;
 
  private:
-  Status CheckNotReleased(const char* op) const;
+  // The resample event's fd, creating the event on first use.
+  Result<int> ResampleFd();
 
   std::shared_ptr<KernelIrqFdCore> core_;
   const Gsi gsi_;
+  const uint64_t owner_;  // the core acts on gsi_ only while its slot carries this ticket
   Event event_;
-  mutable std::mutex mu_;  // orders Release against concurrent use of the same route
-  bool released_ = false;  // guarded by mu_
-  Event resample_;         // guarded by mu_; created once, then never replaced
+  // Set once by Release or destruction. Only a fast path for calls made after Release returned:
+  // the core's ticket check, under its lock, is what orders a call against a concurrent Release
+  // (so relaxed loads suffice; the exchange makes exactly one caller run the teardown).
+  std::atomic<bool> released_{false};
+  std::mutex resample_mu_;  // serialises creating resample_
+  // resample_ is written once, under resample_mu_, before has_resample_ is stored (release);
+  // a reader that loads has_resample_ == true (acquire) sees it complete. Never replaced.
+  std::atomic<bool> has_resample_{false};
+  Event resample_;
 };
 
 }  // namespace virt

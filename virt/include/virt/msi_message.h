@@ -49,6 +49,17 @@ struct MsiMessage {
   uint32_t address_lo() const { return static_cast<uint32_t>(address); }
   uint32_t address_hi() const { return static_cast<uint32_t>(address >> 32); }
 
+  // True when Decode() would succeed: the address is 0xFEExxxxx (address_hi carries only
+  // extended destination bits) and the delivery mode is not reserved. Inline and allocation-free
+  // for hot paths (SetMsi, RequestMsi); call Decode() for the error that names the fault.
+  bool IsValid() const {
+    const uint32_t mode = (data >> 8) & 0x7;
+    return (address_lo() & kAddressMask) == kAddressBase && (address_hi() & 0xFFu) == 0 &&
+           mode != 3 && mode != 6;
+  }
+  // Data bit 15: level-triggered (Decode()'s trigger_mode, without the validation).
+  bool level_triggered() const { return ((data >> 15) & 1) != 0; }
+
   // Decodes the x86 fields. Fails with kInvalidArgument when the address is outside
   // 0xFEE00000-0xFEEFFFFF (address_hi may only carry extended destination bits) or the delivery
   // mode is reserved (3 or 6).

@@ -30,10 +30,24 @@ class MsiRoutingTable {
   // The backend's push: receives every entry, in table order. Must not call back into the table.
   using PushFn = std::function<Status(std::span<const RoutingEntry>)>;
 
+  // Reserves room for `capacity` entries (current and as pushed): no reallocation later.
   MsiRoutingTable(uint32_t capacity, PushFn push);
 
-  // Adds or replaces the entry for `gsi` (< capacity; kInvalidArgument otherwise).
-  Status Set(Gsi gsi, const MsiMessage& msi);
+  // Adds or replaces the entry for `gsi` (< capacity; kInvalidArgument otherwise). Inline: a
+  // retarget inside a batch is an index lookup and a store.
+  Status Set(Gsi gsi, const MsiMessage& msi) {
+    if (gsi >= index_.size()) [[unlikely]] return OutsideCapacity(gsi);
+    if (const int32_t pos = index_[gsi]; pos >= 0) {
+      RoutingEntry& entry = entries_[static_cast<size_t>(pos)];
+      if (entry.msi != msi) {
+        entry.msi = msi;
+        dirty_ = true;
+      }
+    } else {
+      Append(gsi, msi);
+    }
+    return Ok();
+  }
   // Removes the entry for `gsi`; false when there was none.
   bool Remove(Gsi gsi);
 
@@ -49,6 +63,8 @@ class MsiRoutingTable {
   Status Flush();
 
  private:
+  Error OutsideCapacity(Gsi gsi) const;
+  void Append(Gsi gsi, const MsiMessage& msi);
 
   PushFn push_;
   std::vector<RoutingEntry> entries_;    // dense, current
