@@ -282,11 +282,11 @@ TEST(PollerTest, ACallbackMayReplaceItsOwnWatch) {
   ASSERT_TRUE(added);
   first_id = *added;
   ASSERT_TRUE(first.Signal());  // left undrained: a live watch would be reported again
-  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_EQ(*poller.Wait(kPollGuard), 1u);
   EXPECT_NE(second_id, first_id);
   EXPECT_EQ(poller.watch_count(), 1u);
   ASSERT_TRUE(second.Signal());
-  EXPECT_EQ(*poller.Wait(kGuard), 1u);
+  EXPECT_EQ(*poller.Wait(kPollGuard), 1u);
   EXPECT_EQ(first_calls, 1);
   EXPECT_EQ(second_calls, 1);
   // The removed id stays unknown even though its storage now serves another watch.
