@@ -8,6 +8,7 @@
 // every loop works (the ctest smoke test). Prints one "section NAME OPS" line per dump.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #ifdef VIRT_COST_NO_CALLGRIND
 #define CALLGRIND_ZERO_STATS
@@ -26,12 +27,15 @@
 #include <vector>
 
 #include "fake_kvm_ioctl.h"
+#include "virt/dirty_log.h"
 #include "virt/event.h"
 #include "virt/irqfd.h"
 #include "virt/kvm/kvm_hypervisor.h"
+#include "virt/memory_region.h"
 #include "virt/partition.h"
 #include "virt/user_mode_irqfd.h"
 #include "virt/vcpu.h"
+#include "virt/vcpu_state_control.h"
 
 namespace virt::cost {
 namespace {
@@ -278,6 +282,40 @@ void MeasureUserModeDispatch(FakeKvmIoctl& fake, Partition& partition) {
   ::close(done);
 }
 
+// Saving and restoring one vCPU's full state (library only: the raw twin would be the whole
+// ioctl sequence of bench/raw_vcpu_state.cc; the real-KVM bench pairs them), and reading the
+// dirty bitmap of a whole 1 GiB slot against one KVM_GET_DIRTY_LOG into a reused bitmap.
+void MeasureSnapshotPaths(FakeKvmIoctl& fake, Partition& partition, Vcpu& vcpu) {
+  VcpuStateControl* control = vcpu.state();
+  if (control == nullptr) Fail("no vCPU state control");
+  Measure("vcpu_state_save_restore.library", kIterations / 20, 1, [&] {
+    VcpuState state = Must(control->SaveState(), "SaveState");
+    Must(control->RestoreState(state, RestoreMode::kStopOnFailure), "RestoreState");
+  });
+
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  constexpr uint64_t kGuest = uint64_t{1} << 32;
+  void* host = ::mmap(nullptr, kGiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (host == MAP_FAILED) Fail("mmap(1 GiB)");
+  Must(partition.MapMemory(MemoryRegion{kGuest, kGiB, host, MemoryFlags::kDirtyLog}), "MapMemory");
+  DirtyLog* log = partition.dirty_log();
+  if (log == nullptr) Fail("no dirty log");
+  Measure("dirty_bitmap_1g.library", kIterations / 20, 1, [&] {
+    auto bits = Must(log->ReadAndClear(kGuest, kGiB), "ReadAndClear");
+    Use(bits.data());
+  });
+  std::vector<uint64_t> raw_bits(kGiB / 4096 / 64);
+  Measure("dirty_bitmap_1g.raw", kIterations / 20, 1, [&] {
+    kvm_dirty_log dirty{};
+    dirty.slot = 0;
+    dirty.dirty_bitmap = raw_bits.data();
+    Must(Seam(fake).GetDirtyLog(FakeKvmIoctl::kVmFd, dirty), "GetDirtyLog");
+    Use(raw_bits.data());
+  });
+  Must(partition.UnmapMemory(kGuest, kGiB), "UnmapMemory");
+  ::munmap(host, kGiB);
+}
+
 int Main() {
   auto fake = std::make_shared<FakeKvmIoctl>();
   auto hypervisor = Must(kvm::KvmHypervisor::Create(fake), "KvmHypervisor::Create");
@@ -289,6 +327,7 @@ int Main() {
   MeasureRoutes(*fake, *partition->irqfd());
   MeasureEventSignal();
   MeasureUserModeDispatch(*fake, *partition);
+  MeasureSnapshotPaths(*fake, *partition, *vcpu);
   return 0;
 }
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "virt/mp_state.h"
 
 namespace virt {
@@ -56,6 +58,28 @@ TEST(CpuidTest, ConstructionKeepsOrderAndTheLastDuplicate) {
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c.entries()[0], again);
   EXPECT_EQ(c.entries()[1], kLeaf0);
+}
+
+TEST(CpuidTest, ConstructionMatchesRepeatedSetForUnorderedTablesWithDuplicates) {
+  CpuidEntry b1_again = kLeafB1;
+  b1_again.edx = 9;
+  CpuidEntry leaf0_again = kLeaf0;
+  leaf0_again.eax = 0x20;
+  CpuidEntry leaf0_third = kLeaf0;
+  leaf0_third.eax = 0x21;
+  const CpuidEntry entries[] = {kLeafB1, kLeaf0, kLeaf7Sub1, leaf0_again, kLeaf7,
+                                b1_again, kLeaf1, leaf0_third};
+  Cpuid by_set;
+  for (const CpuidEntry& e : entries) by_set.Set(e);
+  const Cpuid c(entries);
+  ASSERT_EQ(c.size(), 5u);
+  EXPECT_TRUE(std::ranges::equal(c.entries(), by_set.entries()));
+  EXPECT_EQ(c.entries()[0], b1_again);
+  EXPECT_EQ(c.entries()[1], leaf0_third);
+  // An already ascending table is kept as it is.
+  const Cpuid ascending = Table();
+  EXPECT_EQ(ascending.size(), 6u);
+  EXPECT_EQ(ascending.entries()[5], kLeafB1);
 }
 
 TEST(CpuidTest, FeatureBitsCanBeHiddenAndShown) {

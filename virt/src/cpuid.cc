@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace virt {
 namespace {
@@ -45,8 +46,38 @@ std::optional<CpuidFeature> FindCpuidFeature(std::string_view name) {
 }
 
 Cpuid::Cpuid(std::span<const CpuidEntry> entries) {
+  // Not Set() per entry: that is a linear search each, O(n^2) on every vCPU state restore.
+  // Tables from the hypervisor are usually strictly ascending by (function, index) and so hold
+  // no duplicates: a plain copy. Otherwise sort the slots once to find duplicates; each slot
+  // keeps its first position and its last value, as repeated Set() calls would give.
+  const auto key = [](const CpuidEntry& e) {
+    return (static_cast<uint64_t>(e.function) << 32) | e.index;
+  };
+  bool ascending = true;
+  for (size_t i = 1; i < entries.size() && ascending; ++i) {
+    ascending = key(entries[i - 1]) < key(entries[i]);
+  }
+  if (ascending) {
+    entries_.assign(entries.begin(), entries.end());
+    return;
+  }
+  std::vector<std::pair<uint64_t, size_t>> slots;  // (slot key, position in `entries`)
+  slots.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) slots.emplace_back(key(entries[i]), i);
+  std::sort(slots.begin(), slots.end());
+  // value_of[p] = position whose value lands at position p; npos for dropped duplicates.
+  constexpr size_t kDropped = static_cast<size_t>(-1);
+  std::vector<size_t> value_of(entries.size(), kDropped);
+  for (size_t g = 0; g < slots.size();) {
+    size_t end = g + 1;
+    while (end < slots.size() && slots[end].first == slots[g].first) ++end;
+    value_of[slots[g].second] = slots[end - 1].second;
+    g = end;
+  }
   entries_.reserve(entries.size());
-  for (const CpuidEntry& e : entries) Set(e);
+  for (size_t p = 0; p < entries.size(); ++p) {
+    if (value_of[p] != kDropped) entries_.push_back(entries[value_of[p]]);
+  }
 }
 
 const CpuidEntry* Cpuid::Find(uint32_t function, uint32_t index) const {

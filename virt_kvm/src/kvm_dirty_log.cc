@@ -65,6 +65,7 @@ Result<std::vector<uint64_t>> KvmDirtyLog::ReadAndClear(uint64_t guest_address, 
   const uint64_t count = size / kPage;
 
   std::lock_guard lock(mu_);
+  if (first == 0 && count == slot_pages) return ReadWholeSlot(region->slot, slot_pages);
   std::vector<uint64_t> slot_bits((slot_pages + 63) / 64, 0);
   kvm_dirty_log log{};
   log.slot = region->slot;
@@ -99,6 +100,35 @@ Result<std::vector<uint64_t>> KvmDirtyLog::ReadAndClear(uint64_t guest_address, 
   Insert(shifted, out, static_cast<unsigned>(first % 64));
   for (size_t w = 0; w < shifted.size() && first / 64 + w < kept.size(); ++w) {
     kept[first / 64 + w] &= ~shifted[w];
+  }
+  return out;
+}
+
+// The range is the whole slot: KVM writes straight into the returned bitmap, which is also the
+// clear mask (no slot-sized scratch bitmap, copy or mask per read).
+Result<std::vector<uint64_t>> KvmDirtyLog::ReadWholeSlot(uint32_t slot, uint64_t slot_pages) {
+  std::vector<uint64_t> out((slot_pages + 63) / 64, 0);
+  kvm_dirty_log log{};
+  log.slot = slot;
+  log.dirty_bitmap = out.data();
+  if (Status s = ioctl_->GetDirtyLog(vm_fd_, log); !s) return s.error();
+  // Only the slot's pages count, as Extract gives for a partial range.
+  if (slot_pages % 64 != 0) out.back() &= (uint64_t{1} << (slot_pages % 64)) - 1;
+  if (manual_) {
+    if (!Any(out)) return out;
+    kvm_clear_dirty_log clear{};
+    clear.slot = slot;
+    clear.first_page = 0;
+    clear.num_pages = static_cast<uint32_t>(slot_pages);
+    clear.dirty_bitmap = out.data();
+    if (Status s = ioctl_->ClearDirtyLog(vm_fd_, clear); !s) return s.error();
+    return out;
+  }
+  // KVM cleared the whole slot; what earlier reads kept is returned too, so nothing stays kept.
+  if (auto it = kept_.find(slot); it != kept_.end()) {
+    for (size_t w = 0; w < out.size() && w < it->second.size(); ++w) out[w] |= it->second[w];
+    kept_.erase(it);
+    if (slot_pages % 64 != 0) out.back() &= (uint64_t{1} << (slot_pages % 64)) - 1;
   }
   return out;
 }

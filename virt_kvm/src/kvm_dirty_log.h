@@ -35,6 +35,9 @@ class KvmDirtyLog final : public DirtyLog {
   void Forget(uint32_t slot);
 
  private:
+  // ReadAndClear of a whole slot, without scratch copies. Called with mu_ held.
+  Result<std::vector<uint64_t>> ReadWholeSlot(uint32_t slot, uint64_t slot_pages);
+
   std::shared_ptr<KvmIoctl> ioctl_;
   const int vm_fd_;
   const bool manual_;
