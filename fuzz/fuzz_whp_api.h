@@ -10,9 +10,10 @@
 
 namespace virt::whp::fuzz {
 
-// Every call succeeds. The host has the hypervisor, LAPIC emulation and every extended exit,
-// no triggers and no WHvGetVirtualProcessorCpuidOutput. RunVirtualProcessor hands out the
-// queued exits, then WHvRunVpExitReasonCanceled. Single-threaded (one fuzz input at a time).
+// Every call succeeds but the optional ones. The host has the hypervisor, LAPIC emulation and
+// every extended exit; no triggers, no WHvGetVirtualProcessorCpuidOutput, no doorbells and no
+// state calls. RunVirtualProcessor hands out the queued exits, then WHvRunVpExitReasonCanceled.
+// Single-threaded (one fuzz input at a time).
 class FuzzWhpApi final : public WhpApi {
  public:
   void Queue(const WHV_RUN_VP_EXIT_CONTEXT& exit) { exits_.push_back(exit); }
@@ -119,6 +120,47 @@ class FuzzWhpApi final : public WhpApi {
   Status GetVirtualProcessorCpuidOutput(WHV_PARTITION_HANDLE, uint32_t, uint32_t, uint32_t,
                                         WHV_CPUID_OUTPUT*) override {
     return Error::Make(ErrorCode::kUnavailable, "WHvGetVirtualProcessorCpuidOutput");
+  }
+  // State, time and dirty-log calls (issue 12) and doorbells (issue 11): the exit paths under
+  // fuzz make none of them, so this host answers as a WinHvPlatform.dll without them would.
+  Status GetPartitionProperty(WHV_PARTITION_HANDLE, WHV_PARTITION_PROPERTY_CODE, void*, uint32_t,
+                              uint32_t*) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvGetPartitionProperty");
+  }
+  Status SuspendPartitionTime(WHV_PARTITION_HANDLE) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvSuspendPartitionTime");
+  }
+  Status ResumePartitionTime(WHV_PARTITION_HANDLE) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvResumePartitionTime");
+  }
+  Status GetVirtualProcessorXsaveState(WHV_PARTITION_HANDLE, uint32_t, void*, uint32_t,
+                                       uint32_t*) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvGetVirtualProcessorXsaveState");
+  }
+  Status SetVirtualProcessorXsaveState(WHV_PARTITION_HANDLE, uint32_t, const void*,
+                                       uint32_t) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvSetVirtualProcessorXsaveState");
+  }
+  Status GetVirtualProcessorInterruptControllerState2(WHV_PARTITION_HANDLE, uint32_t, void*,
+                                                      uint32_t, uint32_t*) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvGetVirtualProcessorInterruptControllerState2");
+  }
+  Status SetVirtualProcessorInterruptControllerState2(WHV_PARTITION_HANDLE, uint32_t, const void*,
+                                                      uint32_t) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvSetVirtualProcessorInterruptControllerState2");
+  }
+  Status QueryGpaRangeDirtyBitmap(WHV_PARTITION_HANDLE, WHV_GUEST_PHYSICAL_ADDRESS, uint64_t,
+                                  uint64_t*, uint32_t) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvQueryGpaRangeDirtyBitmap");
+  }
+  bool HasDoorbells() const override { return false; }
+  Status RegisterPartitionDoorbellEvent(WHV_PARTITION_HANDLE, const WHV_DOORBELL_MATCH_DATA&,
+                                        HANDLE) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvRegisterPartitionDoorbellEvent");
+  }
+  Status UnregisterPartitionDoorbellEvent(WHV_PARTITION_HANDLE,
+                                          const WHV_DOORBELL_MATCH_DATA&) override {
+    return Error::Make(ErrorCode::kUnavailable, "WHvUnregisterPartitionDoorbellEvent");
   }
   Status SetEvent(HANDLE) override { return Ok(); }
   Status CloseHandle(HANDLE) override { return Ok(); }
