@@ -5,8 +5,8 @@
 #   bench/cost/run_callgrind.sh [BUILD_DIR]     (default build/release; use a Release build)
 #
 # BUILD_DIR/bench-instruction-counts.json gets {"instruction_counts": {...}}; when jq is there,
-# the same object is merged into BUILD_DIR/bench-report.json (created if absent, its other keys
-# kept). Run it after virt-bench, which rewrites bench-report.json.
+# the same object is merged into BUILD_DIR/bench-report.json when that is absent (created) or a
+# JSON object (its other keys kept); virt-bench's report, a list of rows, is left alone.
 set -euo pipefail
 
 src_dir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,12 +58,18 @@ awk -v json="$work/json" '
 cp "$work/json" "$build_dir/bench-instruction-counts.json"
 report=$build_dir/bench-report.json
 if command -v jq > /dev/null; then
-  if [[ -f $report ]]; then
-    jq --slurpfile c "$work/json" '. + $c[0]' "$report" > "$work/report" && cp "$work/report" "$report"
-  else
+  if [[ ! -f $report ]]; then
     jq . "$work/json" > "$report"
+    echo "wrote instruction_counts into $report"
+  elif [[ $(jq -r 'type' "$report") == object ]]; then
+    jq --slurpfile c "$work/json" '. + $c[0]' "$report" > "$work/report"
+    cp "$work/report" "$report"
+    echo "wrote instruction_counts into $report"
+  else
+    # virt-bench's report is a list of rows: leave it as it is rather than change its shape.
+    echo "$report is not a JSON object (virt-bench's row list): counts are in" \
+      "$build_dir/bench-instruction-counts.json only" >&2
   fi
-  echo "wrote instruction_counts into $report"
 else
   echo "jq not found: counts are in $build_dir/bench-instruction-counts.json only" >&2
 fi
