@@ -28,10 +28,12 @@ struct PairedPlan {
 
 // Runs one repetition of the paired row `row` (a Comparison registered with .paired = true):
 // each benchmark iteration is one pair, a batch of `baseline` and a batch of `virt` back to
-// back, the order swapped every other pair so neither side always runs first. Each pair goes
-// to RecordPair(row, ...) in ns per operation (batch time / plan.batch); the benchmark's own
+// back, the order swapped every other pair so neither side always runs first. Each two
+// consecutive pairs of a repetition (one of each order; the units overlap: pairs 1+2, 2+3, ...)
+// go to RecordPair(row, ...) as one unit, the means of their sides in ns per operation (batch
+// time / plan.batch); a repetition of a single pair records that pair. The benchmark's own
 // time (register it with UseManualTime) is the virt side's, and counters give the baseline
-// side's time per operation and this repetition's median pair ratio. A failing side fails the
+// side's time per operation and this repetition's median unit ratio. A failing side fails the
 // benchmark with its message and ends the repetition; the pairs recorded until then stay.
 void RunPaired(benchmark::State& state, const std::string& row, const PairedPlan& plan,
                const PairedSide& baseline, const PairedSide& virt);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "fake_kvm_ioctl.h"
+#include "vcpu_state_twin.h"
 #include "virt/dirty_log.h"
 #include "virt/event.h"
 #include "virt/irqfd.h"
@@ -282,16 +283,32 @@ void MeasureUserModeDispatch(FakeKvmIoctl& fake, Partition& partition) {
   ::close(done);
 }
 
-// Saving and restoring one vCPU's full state (library only: the raw twin would be the whole
-// ioctl sequence of bench/raw_vcpu_state.cc; the real-KVM bench pairs them), and reading the
-// dirty bitmap of a whole 1 GiB slot against one KVM_GET_DIRTY_LOG into a reused bitmap.
+// Saving and restoring one vCPU's full state against the same seam calls into buffers kept
+// (VcpuStateTwin), and reading the dirty bitmap of a whole 1 GiB slot against one
+// KVM_GET_DIRTY_LOG into a reused bitmap.
 void MeasureSnapshotPaths(FakeKvmIoctl& fake, Partition& partition, Vcpu& vcpu) {
   VcpuStateControl* control = vcpu.state();
   if (control == nullptr) Fail("no vCPU state control");
+  // The loop a migration makes: one VcpuState kept, SaveStateInto reusing its storage.
+  VcpuState kept;
   Measure("vcpu_state_save_restore.library", kIterations / 20, 1, [&] {
+    Must(control->SaveStateInto(kept), "SaveStateInto");
+    Must(control->RestoreState(kept, RestoreMode::kStopOnFailure), "RestoreState");
+  });
+  // A fresh VcpuState from SaveState() each time (what the reuse saves: the parts' allocations).
+  Measure("vcpu_state_fresh_save_restore.library", kIterations / 20, 1, [&] {
     VcpuState state = Must(control->SaveState(), "SaveState");
     Must(control->RestoreState(state, RestoreMode::kStopOnFailure), "RestoreState");
   });
+  {
+    VcpuState saved = Must(control->SaveState(), "SaveState");
+    if (!saved.msrs || saved.msrs->size() != FakeKvmIoctl::kSaveableMsrs) Fail("saveable MSRs");
+    if (!saved.cpuid || saved.cpuid->empty()) Fail("no CPUID");
+    std::vector<uint32_t> msrs;
+    for (const MsrEntry& m : *saved.msrs) msrs.push_back(m.index);
+    VcpuStateTwin twin(Seam(fake), FakeKvmIoctl::kVcpuFd, std::move(msrs));
+    Measure("vcpu_state_save_restore.raw", kIterations / 20, 1, [&] { twin.SaveRestore(); });
+  }
 
   constexpr uint64_t kGiB = uint64_t{1} << 30;
   constexpr uint64_t kGuest = uint64_t{1} << 32;

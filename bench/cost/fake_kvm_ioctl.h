@@ -16,8 +16,10 @@ namespace virt::cost {
 // an irqchip and one vCPU, and driving its hot paths. KVM_RUN returns at once with whatever exit
 // the caller prepared in the kvm_run page (run()); KVM_SIGNAL_MSI counts and, when a completion
 // eventfd is set, writes it (so a thread can wait for a user-mode dispatch to arrive);
-// KVM_SET_GSI_ROUTING only counts. Nothing here is thread-safe except SignalMsi's counter,
-// which only the dispatcher thread touches.
+// KVM_SET_GSI_ROUTING only counts. For the state paths it reports what the real-KVM host in
+// docs/performance.md has: 40 saveable MSRs and a supported CPUID of kCpuidEntries leaves; the
+// vCPU's CPUID is what KVM_SET_CPUID2 gave it. Nothing here is thread-safe except SignalMsi's
+// counter, which only the dispatcher thread touches.
 class FakeKvmIoctl final : public kvm::KvmIoctl {
  public:
   static constexpr int kKvmFd = 3;
@@ -25,6 +27,8 @@ class FakeKvmIoctl final : public kvm::KvmIoctl {
   static constexpr int kVcpuFd = 20;
   static constexpr int kRunSize = 2 * 4096;  // struct kvm_run plus one data page
   static constexpr uint32_t kIoDataOffset = 4096;
+  static constexpr uint32_t kSaveableMsrs = 40;
+  static constexpr uint32_t kCpuidEntries = 48;
 
   ~FakeKvmIoctl() override { std::free(run_); }
 
@@ -50,12 +54,30 @@ class FakeKvmIoctl final : public kvm::KvmIoctl {
     }
   }
   Result<int> GetVcpuMmapSize(int) override { return kRunSize; }
+  // Leaves 0..0x1f (sub-leaves 0..3 of 4, 7 and 0xd), then 0x80000000.. up to kCpuidEntries.
   Status GetSupportedCpuid(int, kvm_cpuid2* cpuid) override {
-    cpuid->nent = 0;
+    if (cpuid->nent < kCpuidEntries) return Error::Errno("KVM_GET_SUPPORTED_CPUID", E2BIG);
+    uint32_t n = 0;
+    for (uint32_t f = 0; f < 0x20 && n < kCpuidEntries; ++f) {
+      const bool indexed = f == 4 || f == 7 || f == 0xd;
+      for (uint32_t i = 0; i < (indexed ? 4u : 1u) && n < kCpuidEntries; ++i) {
+        cpuid->entries[n++] = Leaf(f, i, indexed, f == 0 ? 0x1f : 0x01020304 * (f + 1));
+      }
+    }
+    for (uint32_t f = 0x80000000; n < kCpuidEntries; ++f) {
+      cpuid->entries[n++] = Leaf(f, 0, false, f == 0x80000000 ? 0x80000008 : f ^ 0x5a5a);
+    }
+    cpuid->nent = n;
     return Ok();
   }
+  // kSaveableMsrs MSRs from 0x170 on (the TSC, 0x10, is not among them).
   Status GetMsrIndexList(int, kvm_msr_list* list) override {
-    list->nmsrs = 0;
+    if (list->nmsrs < kSaveableMsrs) {
+      list->nmsrs = kSaveableMsrs;
+      return Error::Errno("KVM_GET_MSR_INDEX_LIST", E2BIG);
+    }
+    list->nmsrs = kSaveableMsrs;
+    for (uint32_t i = 0; i < kSaveableMsrs; ++i) list->indices[i] = 0x170 + i;
     return Ok();
   }
   Status GetMsrFeatureIndexList(int, kvm_msr_list* list) override {
@@ -122,9 +144,16 @@ class FakeKvmIoctl final : public kvm::KvmIoctl {
   Status SetFpu(int, const kvm_fpu&) override { return Ok(); }
   Result<int> GetMsrs(int, kvm_msrs* msrs) override { return static_cast<int>(msrs->nmsrs); }
   Result<int> SetMsrs(int, const kvm_msrs& msrs) override { return static_cast<int>(msrs.nmsrs); }
-  Status SetCpuid2(int, const kvm_cpuid2&) override { return Ok(); }
+  Status SetCpuid2(int, const kvm_cpuid2& cpuid) override {
+    if (cpuid.nent > kMaxEntries) return Error::Errno("KVM_SET_CPUID2", E2BIG);
+    vcpu_cpuid_nent_ = cpuid.nent;
+    std::memcpy(vcpu_cpuid_, cpuid.entries, cpuid.nent * sizeof(kvm_cpuid_entry2));
+    return Ok();
+  }
   Status GetCpuid2(int, kvm_cpuid2* cpuid) override {
-    cpuid->nent = 0;
+    if (cpuid->nent < vcpu_cpuid_nent_) return Error::Errno("KVM_GET_CPUID2", E2BIG);
+    cpuid->nent = vcpu_cpuid_nent_;
+    std::memcpy(cpuid->entries, vcpu_cpuid_, vcpu_cpuid_nent_ * sizeof(kvm_cpuid_entry2));
     return Ok();
   }
   Status GetMpState(int, kvm_mp_state*) override { return Ok(); }
@@ -142,7 +171,19 @@ class FakeKvmIoctl final : public kvm::KvmIoctl {
   Status SetVcpuEvents(int, const kvm_vcpu_events&) override { return Ok(); }
 
  private:
+  static constexpr uint32_t kMaxEntries = 256;
+  static kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t index, bool indexed, uint32_t eax) {
+    kvm_cpuid_entry2 e{};
+    e.function = function;
+    e.index = index;
+    e.flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+    e.eax = eax, e.ebx = eax >> 1, e.ecx = eax >> 2, e.edx = eax >> 3;
+    return e;
+  }
+
   kvm_run* run_ = nullptr;
+  kvm_cpuid_entry2 vcpu_cpuid_[kMaxEntries] = {};
+  uint32_t vcpu_cpuid_nent_ = 0;
   int msi_completion_ = -1;
   uint64_t signal_msi_count_ = 0;
   uint64_t routing_push_count_ = 0;

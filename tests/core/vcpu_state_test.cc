@@ -207,6 +207,7 @@ class FakeParts final : public PartwiseVcpuState {
   VcpuState now;            // what the "hypervisor" holds
   std::vector<std::string> log;
   std::optional<VcpuStatePart> fail_load;  // this part's load fails (once unless sticky)
+  std::optional<VcpuStatePart> fail_save;  // this part's save fails, once
   bool sticky = false;
 
   std::span<const VcpuStatePart> supported_parts() const override { return supported; }
@@ -215,6 +216,10 @@ class FakeParts final : public PartwiseVcpuState {
   std::string_view backend_name() const override { return "kvm"; }
   Status SavePart(VcpuStatePart p, VcpuState& into) override {
     log.push_back(std::string("save ") + ToString(p));
+    if (fail_save == p) {
+      fail_save.reset();
+      return Error::Errno("FAKE_GET", 5);
+    }
     switch (p) {
       case VcpuStatePart::kCpuid: into.cpuid = now.cpuid.value_or(Cpuid()); break;
       case VcpuStatePart::kRegisters: into.registers = now.registers.value_or(Registers()); break;
@@ -270,6 +275,75 @@ TEST(PartwiseVcpuStateTest, SavesAndRestoresInTheOneOrder) {
   EXPECT_THAT(part->parts(), ElementsAre(VcpuStatePart::kCpuid, VcpuStatePart::kTsc));
   const VcpuStatePart missing[] = {VcpuStatePart::kXsave};
   EXPECT_EQ(f.SaveState(missing).error().code, ErrorCode::kUnavailable);
+}
+
+TEST(PartwiseVcpuStateTest, SaveStateIntoResetsThePartsNotAskedForAndEmptiesOnFailure) {
+  FakeParts f;
+  f.now = Wanted();
+  VcpuState into;
+  into.backend = "stale";
+  into.lapic = std::vector<uint8_t>(1024);  // from an earlier save: not asked for now
+  into.mp_state = MpState::kUninitialized;
+  const VcpuStatePart some[] = {VcpuStatePart::kTsc, VcpuStatePart::kRegisters};
+  ASSERT_TRUE(f.SaveStateInto(into, some));
+  EXPECT_EQ(into.backend, "kvm");
+  EXPECT_THAT(into.parts(), ElementsAre(VcpuStatePart::kRegisters, VcpuStatePart::kTsc));
+  EXPECT_EQ(into.tsc, 77u);
+  EXPECT_EQ(into.registers->rip, 0x1234u);
+
+  // Refused before anything is read or changed.
+  const VcpuState before = into;
+  f.log.clear();
+  const VcpuStatePart missing[] = {VcpuStatePart::kTsc, VcpuStatePart::kXsave};
+  auto refused = f.SaveStateInto(into, missing);
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(refused.error().Message(), HasSubstr("cannot save part xsave"));
+  EXPECT_EQ(into, before);
+  EXPECT_TRUE(f.log.empty());
+
+  // A read that fails half way leaves nothing half saved.
+  f.fail_save = VcpuStatePart::kMpState;
+  auto failed = f.SaveStateInto(into);
+  EXPECT_EQ(failed.error().native_code, 5);
+  EXPECT_THAT(failed.error().Message(), HasSubstr("saving mp_state"));
+  EXPECT_TRUE(into.parts().empty());
+  EXPECT_TRUE(into.backend.empty());
+  ASSERT_TRUE(f.SaveStateInto(into));
+  EXPECT_EQ(into.parts().size(), 4u);
+}
+
+// A VcpuStateControl that implements only SaveState: the interface's SaveStateInto.
+class SaveOnly final : public VcpuStateControl {
+ public:
+  bool fail = false;
+  std::span<const VcpuStatePart> supported_parts() const override { return parts_; }
+  Result<VcpuState> SaveState(std::span<const VcpuStatePart>) override {
+    if (fail) return Error::Errno("FAKE_GET", 5);
+    VcpuState s;
+    s.backend = "whp";
+    s.tsc = 9;
+    return s;
+  }
+  Status RestoreState(const VcpuState&, RestoreMode) override { return Ok(); }
+
+ private:
+  const VcpuStatePart parts_[1] = {VcpuStatePart::kTsc};
+};
+
+TEST(VcpuStateControlTest, TheDefaultSaveStateIntoKeepsTheSameContract) {
+  SaveOnly c;
+  VcpuState into;
+  into.lapic = std::vector<uint8_t>(4);
+  ASSERT_TRUE(c.SaveStateInto(into));
+  EXPECT_THAT(into.parts(), ElementsAre(VcpuStatePart::kTsc));
+  EXPECT_EQ(into.backend, "whp");
+  const VcpuState before = into;
+  const VcpuStatePart missing[] = {VcpuStatePart::kLapic};
+  EXPECT_EQ(c.SaveStateInto(into, missing).error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(into, before);
+  c.fail = true;
+  EXPECT_EQ(c.SaveStateInto(into).error().native_code, 5);
+  EXPECT_TRUE(into.parts().empty());
 }
 
 TEST(PartwiseVcpuStateTest, AnotherBackendOrAPartItCannotLoadChangesNothing) {

@@ -215,6 +215,60 @@ TEST_F(KvmStateTest, ACpuidChangeAfterTheFirstRunIsRefusedButTheSameTableIsAccep
   EXPECT_THAT(s.error().Message(), HasSubstr("restoring cpuid failed"));
 }
 
+TEST_F(KvmStateTest, SaveStateIntoReusesThePartsStorageAndSeesEveryChange) {
+  PresetVcpu();
+  VcpuStateControl* control = vcpu_->state();
+  VcpuState kept;
+  ASSERT_TRUE(control->SaveStateInto(kept));
+  auto fresh = control->SaveState();
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_EQ(kept, *fresh);
+  const uint8_t* xsave = kept.xsave->data();
+  const uint8_t* lapic = kept.lapic->data();
+  const MsrEntry* msrs = kept.msrs->data();
+  const CpuidEntry* cpuid = kept.cpuid->entries().data();
+
+  // The vCPU changes: registers, XSAVE bytes, and its CPUID table (not run yet, so settable).
+  fake().regs(fd_).rax = 43;
+  fake().vcpu_state(fd_).xsave[5] ^= 0xff;
+  fake().msr_values()[0x1b] = 0xfee00900;
+  Cpuid other = *kept.cpuid;
+  ASSERT_TRUE(other.SetFeature(cpuid_feature::kX2Apic, !other.Has(cpuid_feature::kX2Apic)));
+  ASSERT_TRUE(vcpu_->cpuid()->SetCpuid(other));
+  ASSERT_TRUE(control->SaveStateInto(kept));
+  EXPECT_EQ(kept.registers->rax, 43u);
+  EXPECT_EQ(*kept.xsave, fake().vcpu_state(fd_).xsave);
+  EXPECT_EQ((*kept.msrs)[0], (MsrEntry{0x1b, 0xfee00900}));
+  EXPECT_EQ(*kept.cpuid, other) << "a changed table is converted again, not served from before";
+  EXPECT_EQ(kept.xsave->data(), xsave);
+  EXPECT_EQ(kept.lapic->data(), lapic);
+  EXPECT_EQ(kept.msrs->data(), msrs);
+  EXPECT_EQ(kept.cpuid->entries().data(), cpuid);
+
+  // Restoring the first state compares the vCPU's table with it, sees the difference and sets
+  // it; restoring the same state again finds the table equal and sets nothing.
+  EXPECT_CALL(mock(), SetCpuid2(fd_, _)).Times(1);
+  ASSERT_TRUE(control->RestoreState(*fresh, RestoreMode::kStopOnFailure));
+  EXPECT_EQ(vcpu_->cpuid()->GetCpuid().value(), *fresh->cpuid);
+  ASSERT_TRUE(control->RestoreState(*fresh, RestoreMode::kStopOnFailure));
+  EXPECT_EQ(fake().regs(fd_).rax, 42u);
+}
+
+TEST_F(KvmStateTest, AFailedSaveIntoAKeptStateEmptiesItAndNamesThePart) {
+  VcpuState kept;
+  ASSERT_TRUE(vcpu_->state()->SaveStateInto(kept));
+  EXPECT_CALL(mock(), GetLapic(fd_, _))
+      .WillOnce(::testing::Return(Error::Errno("KVM_GET_LAPIC", EIO)))
+      .WillRepeatedly(::testing::DoDefault());
+  auto s = vcpu_->state()->SaveStateInto(kept);
+  EXPECT_THAT(s, IsErrorCode(ErrorCode::kNative));
+  EXPECT_THAT(s.error().Message(), HasSubstr("saving lapic"));
+  EXPECT_TRUE(kept.parts().empty());
+  EXPECT_TRUE(kept.backend.empty());
+  ASSERT_TRUE(vcpu_->state()->SaveStateInto(kept)) << "usable again";
+  EXPECT_EQ(kept.parts().size(), kVcpuRestoreOrder.size());
+}
+
 TEST_F(KvmStateTest, PartitionStateCoversClockIrqchipPitAndRoutes) {
   PartitionStateControl* control = part_->state();
   ASSERT_NE(control, nullptr);

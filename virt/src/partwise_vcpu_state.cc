@@ -1,34 +1,73 @@
 // PartwiseVcpuState: the one place where a vCPU restore's order, refusals and rollback live.
-#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "virt/vcpu_state_control.h"
 
 namespace virt {
+namespace {
 
-bool PartwiseVcpuState::Supports(VcpuStatePart part) const {
-  const auto parts = supported_parts();
-  return std::find(parts.begin(), parts.end(), part) != parts.end();
+// A set of parts as bits (1 << part's number); the parts are numbered 1..11.
+using PartSet = uint32_t;
+constexpr PartSet Bit(VcpuStatePart p) { return PartSet{1} << static_cast<unsigned>(p); }
+static_assert(static_cast<unsigned>(VcpuStatePart::kTsc) < 32);
+
+PartSet SetOf(std::span<const VcpuStatePart> parts) {
+  PartSet set = 0;
+  for (VcpuStatePart p : parts) set |= Bit(p);
+  return set;
+}
+
+}  // namespace
+
+Status VcpuStateControl::SaveStateInto(VcpuState& into, std::span<const VcpuStatePart> parts) {
+  const PartSet supported = SetOf(supported_parts());
+  for (VcpuStatePart p : parts) {
+    if ((supported & Bit(p)) == 0) {
+      return Error::Make(ErrorCode::kUnavailable, "VcpuStateControl::SaveState",
+                         std::string("this backend cannot save part ") + ToString(p));
+    }
+  }
+  auto saved = SaveState(parts);
+  if (!saved) {
+    into = VcpuState{};
+    return saved.error();
+  }
+  into = std::move(*saved);
+  return Ok();
 }
 
 Result<VcpuState> PartwiseVcpuState::SaveState(std::span<const VcpuStatePart> parts) {
   VcpuState state;
-  state.backend = std::string(backend_name());
-  if (parts.empty()) parts = supported_parts();
-  for (VcpuStatePart p : kVcpuRestoreOrder) {  // in order, whatever order `parts` has
-    if (std::find(parts.begin(), parts.end(), p) == parts.end()) continue;
-    if (!Supports(p)) {
+  if (Status s = SaveStateInto(state, parts); !s) return s.error();
+  return state;
+}
+
+Status PartwiseVcpuState::SaveStateInto(VcpuState& into, std::span<const VcpuStatePart> parts) {
+  const PartSet supported = SetOf(supported_parts());
+  const PartSet wanted = parts.empty() ? supported : SetOf(parts);
+  for (VcpuStatePart p : kVcpuRestoreOrder) {
+    if ((wanted & Bit(p)) != 0 && (supported & Bit(p)) == 0) {
       return Error::Make(ErrorCode::kUnavailable, "VcpuStateControl::SaveState",
                          std::string(backend_name()) + " cannot save part " + ToString(p));
     }
-    if (Status s = SavePart(p, state); !s) {
+  }
+  into.backend = backend_name();
+  for (VcpuStatePart p : kVcpuRestoreOrder) {  // in order, whatever order `parts` has
+    if ((wanted & Bit(p)) == 0) {
+      into.Reset(p);
+      continue;
+    }
+    if (Status s = SavePart(p, into); !s) {
+      into = VcpuState{};
       Error e = s.error();
       e.detail = std::string("saving ") + ToString(p) + (e.detail.empty() ? "" : ": ") + e.detail;
       return e;
     }
   }
-  return state;
+  return Ok();
 }
 
 Status PartwiseVcpuState::RestoreState(const VcpuState& state, RestoreMode mode) {
@@ -38,9 +77,16 @@ Status PartwiseVcpuState::RestoreState(const VcpuState& state, RestoreMode mode)
                        "the state was saved by backend " + state.backend + ", this is " +
                            std::string(backend_name()));
   }
-  const std::vector<VcpuStatePart> parts = state.parts();
+  // The parts present, in restore order (no allocation: a restore is a hot path of migration).
+  std::array<VcpuStatePart, kVcpuRestoreOrder.size()> present{};
+  size_t count = 0;
+  for (VcpuStatePart p : kVcpuRestoreOrder) {
+    if (state.Has(p)) present[count++] = p;
+  }
+  const std::span<const VcpuStatePart> parts(present.data(), count);
+  const PartSet supported = SetOf(supported_parts());
   for (VcpuStatePart p : parts) {
-    if (!Supports(p)) {
+    if ((supported & Bit(p)) == 0) {
       return Error::Make(ErrorCode::kUnavailable, kOp,
                          std::string(backend_name()) + " cannot restore part " + ToString(p) +
                              "; nothing was changed");

@@ -236,6 +236,22 @@ bool VcpuState::Has(VcpuStatePart part) const {
   return false;
 }
 
+void VcpuState::Reset(VcpuStatePart part) {
+  switch (part) {
+    case VcpuStatePart::kCpuid: cpuid.reset(); return;
+    case VcpuStatePart::kMsrs: msrs.reset(); return;
+    case VcpuStatePart::kSpecialRegisters: special_registers.reset(); return;
+    case VcpuStatePart::kRegisters: registers.reset(); return;
+    case VcpuStatePart::kXcrs: xcrs.reset(); return;
+    case VcpuStatePart::kXsave: xsave.reset(); return;
+    case VcpuStatePart::kDebugRegisters: debug_registers.reset(); return;
+    case VcpuStatePart::kMpState: mp_state.reset(); return;
+    case VcpuStatePart::kLapic: lapic.reset(); return;
+    case VcpuStatePart::kEvents: events.reset(); return;
+    case VcpuStatePart::kTsc: tsc.reset(); return;
+  }
+}
+
 std::vector<VcpuStatePart> VcpuState::parts() const {
   std::vector<VcpuStatePart> out;
   for (VcpuStatePart p : kVcpuRestoreOrder) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kvm_fd.h"
+#include "kvm_state_scratch.h"
 #include "virt/cpuid.h"
 #include "virt/vcpu.h"
 #include "virt/vcpu_state_control.h"
@@ -92,6 +93,7 @@ class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState, public 
   Status SaveMsrs(VcpuState& into);
   Status SaveXsave(VcpuState& into);
   Status LoadXsave(const std::vector<uint8_t>& bytes);
+  Status LoadCpuid(const Cpuid& cpuid);
   VcpuExit Decode();
 
   std::shared_ptr<KvmIoctl> ioctl_;
@@ -103,6 +105,8 @@ class KvmVcpu final : public Vcpu, public VcpuCpuid, public VcpuMpState, public 
   bool entered_ = false;  // KVM_RUN was called once: CPUID is frozen (run thread only)
   const KvmVcpuConfig config_;
   std::vector<uint32_t> msrs_;  // the saveable MSRs this vCPU accepts (state calls only)
+  KvmCpuidScratch cpuid_scratch_;  // KVM_GET_CPUID2 buffer and its last conversion
+  KvmMsrScratch msr_scratch_;      // KVM_GET/SET_MSRS buffer (vCPU thread only)
 
   // Cancel protocol, lock-free on Run's path. state_ holds kInRun (the runner is between its
   // cancel check and the end of KVM_RUN), kCancel (a Cancel not yet consumed) and, in units of

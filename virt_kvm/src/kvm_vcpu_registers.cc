@@ -30,11 +30,6 @@ kvm_segment ToKvm(const SegmentRegister& s) {
   return k;
 }
 
-// A kvm_msrs header followed by its entries, as KVM_GET/SET_MSRS expect.
-std::vector<uint8_t> MsrBuffer(size_t n) {
-  return std::vector<uint8_t>(sizeof(kvm_msrs) + n * sizeof(kvm_msr_entry));
-}
-
 Error RefusedMsr(const char* op, uint32_t index) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "MSR 0x%x refused", index);
@@ -108,10 +103,8 @@ Status KvmVcpu::SetFpu(const FpuState& f) {
 
 Status KvmVcpu::GetMsrs(std::span<MsrEntry> msrs) {
   if (msrs.empty()) return Ok();
-  std::vector<uint8_t> buf = MsrBuffer(msrs.size());
-  auto* k = reinterpret_cast<kvm_msrs*>(buf.data());
-  k->nmsrs = static_cast<uint32_t>(msrs.size());
-  for (size_t i = 0; i < msrs.size(); ++i) k->entries[i].index = msrs[i].index;
+  kvm_msrs* k = msr_scratch_.Get(msrs.size());
+  for (size_t i = 0; i < msrs.size(); ++i) k->entries[i] = {msrs[i].index, 0, 0};
   auto done = ioctl_->GetMsrs(fd_.get(), k);
   if (!done) return done.error();
   if (static_cast<size_t>(*done) < msrs.size()) {
@@ -123,13 +116,8 @@ Status KvmVcpu::GetMsrs(std::span<MsrEntry> msrs) {
 
 Status KvmVcpu::SetMsrs(std::span<const MsrEntry> msrs) {
   if (msrs.empty()) return Ok();
-  std::vector<uint8_t> buf = MsrBuffer(msrs.size());
-  auto* k = reinterpret_cast<kvm_msrs*>(buf.data());
-  k->nmsrs = static_cast<uint32_t>(msrs.size());
-  for (size_t i = 0; i < msrs.size(); ++i) {
-    k->entries[i].index = msrs[i].index;
-    k->entries[i].data = msrs[i].value;
-  }
+  kvm_msrs* k = msr_scratch_.Get(msrs.size());
+  for (size_t i = 0; i < msrs.size(); ++i) k->entries[i] = {msrs[i].index, 0, msrs[i].value};
   auto done = ioctl_->SetMsrs(fd_.get(), *k);
   if (!done) return done.error();
   if (static_cast<size_t>(*done) < msrs.size()) {

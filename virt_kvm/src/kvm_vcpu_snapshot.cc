@@ -1,8 +1,11 @@
 // KvmVcpu state parts: each VcpuStatePart to and from its KVM ioctl (PartwiseVcpuState does
 // the order, refusals and rollback).
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "kvm_vcpu.h"
 
@@ -81,6 +84,13 @@ Result<kvm_vcpu_events> ToKvm(const VcpuEvents& e) {
   return k;
 }
 
+// The vector a part is saved into: the one already there (its storage reused) or a new one.
+// A failed save leaves it half written; PartwiseVcpuState then empties the whole state.
+template <typename T>
+std::vector<T>& Reused(std::optional<std::vector<T>>& part) {
+  return part ? *part : part.emplace();
+}
+
 Error Invalid(const char* op, std::string detail) {
   return Error::Make(ErrorCode::kInvalidArgument, op, std::move(detail));
 }
@@ -96,10 +106,8 @@ Status KvmVcpu::SaveMsrs(VcpuState& into) {
   // KVM_GET_MSRS stops at the first MSR this vCPU refuses (a feature MSR of a feature it does
   // not have); that one leaves the vCPU's list for good and the call is made again.
   for (;;) {
-    std::vector<uint8_t> buf(sizeof(kvm_msrs) + msrs_.size() * sizeof(kvm_msr_entry));
-    auto* k = reinterpret_cast<kvm_msrs*>(buf.data());
-    k->nmsrs = static_cast<uint32_t>(msrs_.size());
-    for (size_t i = 0; i < msrs_.size(); ++i) k->entries[i].index = msrs_[i];
+    kvm_msrs* k = msr_scratch_.Get(msrs_.size());
+    for (size_t i = 0; i < msrs_.size(); ++i) k->entries[i] = {msrs_[i], 0, 0};
     auto done = msrs_.empty() ? Result<int>(0) : ioctl_->GetMsrs(fd_.get(), k);
     if (!done) return done.error();
     const auto n = static_cast<size_t>(*done);
@@ -107,21 +115,21 @@ Status KvmVcpu::SaveMsrs(VcpuState& into) {
       msrs_.erase(msrs_.begin() + static_cast<std::ptrdiff_t>(n));
       continue;
     }
-    std::vector<MsrEntry> out(n);
+    std::vector<MsrEntry>& out = Reused(into.msrs);
+    out.resize(n);
     for (size_t i = 0; i < n; ++i) out[i] = {k->entries[i].index, k->entries[i].data};
-    into.msrs = std::move(out);
     return Ok();
   }
 }
 
 Status KvmVcpu::SaveXsave(VcpuState& into) {
   const size_t size = config_.xsave2_size ? config_.xsave2_size : kLegacyXsaveSize;
-  std::vector<uint8_t> bytes(size);
+  // KVM writes the area straight into the part's bytes (operator new's storage is aligned for
+  // kvm_xsave's 32-bit words); a reused part of this size is not cleared first.
+  std::vector<uint8_t>& bytes = Reused(into.xsave);
+  bytes.resize(size);
   auto* x = reinterpret_cast<kvm_xsave*>(bytes.data());
-  Status got = config_.xsave2_size ? ioctl_->GetXsave2(fd_.get(), x) : ioctl_->GetXsave(fd_.get(), x);
-  if (!got) return got;
-  into.xsave = std::move(bytes);
-  return Ok();
+  return config_.xsave2_size ? ioctl_->GetXsave2(fd_.get(), x) : ioctl_->GetXsave(fd_.get(), x);
 }
 
 Status KvmVcpu::LoadXsave(const std::vector<uint8_t>& bytes) {
@@ -130,7 +138,11 @@ Status KvmVcpu::LoadXsave(const std::vector<uint8_t>& bytes) {
     return Invalid("KVM_SET_XSAVE", "an XSAVE area of " + std::to_string(bytes.size()) +
                                         " bytes; this KVM takes " + std::to_string(size));
   }
-  // KVM reads `size` bytes from a kvm_xsave, which must be suitably aligned: copy.
+  // KVM reads `size` bytes from a kvm_xsave (an array of 32-bit words). A vector's storage comes
+  // from operator new and is aligned for that; copy only if some allocator gave less.
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(kvm_xsave) == 0) {
+    return ioctl_->SetXsave(fd_.get(), *reinterpret_cast<const kvm_xsave*>(bytes.data()));
+  }
   std::vector<uint32_t> aligned((size + 3) / 4);
   std::memcpy(aligned.data(), bytes.data(), size);
   return ioctl_->SetXsave(fd_.get(), *reinterpret_cast<const kvm_xsave*>(aligned.data()));
@@ -139,9 +151,9 @@ Status KvmVcpu::LoadXsave(const std::vector<uint8_t>& bytes) {
 Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
   switch (part) {
     case VcpuStatePart::kCpuid: {
-      auto c = GetCpuid();
-      if (!c) return c.error();
-      into.cpuid = std::move(*c);
+      KvmCpuidScratch::Lease lease = cpuid_scratch_.Acquire();
+      if (Status s = ioctl_->GetCpuid2(fd_.get(), lease.buffer()); !s) return s;
+      into.cpuid = lease.Converted();  // copy-assigned: a present part keeps its storage
       return Ok();
     }
     case VcpuStatePart::kMsrs:
@@ -161,11 +173,11 @@ Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
     case VcpuStatePart::kXcrs: {
       kvm_xcrs k{};
       if (Status s = ioctl_->GetXcrs(fd_.get(), &k); !s) return s;
-      std::vector<XcrEntry> xcrs;
+      std::vector<XcrEntry>& xcrs = Reused(into.xcrs);
+      xcrs.clear();
       for (uint32_t i = 0; i < k.nr_xcrs && i < KVM_MAX_XCRS; ++i) {
         xcrs.push_back({k.xcrs[i].xcr, k.xcrs[i].value});
       }
-      into.xcrs = std::move(xcrs);
       return Ok();
     }
     case VcpuStatePart::kXsave:
@@ -183,11 +195,12 @@ Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
       return Ok();
     }
     case VcpuStatePart::kLapic: {
-      kvm_lapic_state k{};
-      if (Status s = ioctl_->GetLapic(fd_.get(), &k); !s) return s;
-      const auto* p = reinterpret_cast<const uint8_t*>(k.regs);
-      into.lapic = std::vector<uint8_t>(p, p + sizeof k.regs);
-      return Ok();
+      // KVM writes the register page straight into the part's bytes (kvm_lapic_state is
+      // char[1024]: any alignment will do).
+      static_assert(sizeof(kvm_lapic_state) == 1024 && alignof(kvm_lapic_state) == 1);
+      std::vector<uint8_t>& page = Reused(into.lapic);
+      page.resize(sizeof(kvm_lapic_state));
+      return ioctl_->GetLapic(fd_.get(), reinterpret_cast<kvm_lapic_state*>(page.data()));
     }
     case VcpuStatePart::kEvents: {
       kvm_vcpu_events k{};
@@ -207,14 +220,8 @@ Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
 
 Status KvmVcpu::LoadPart(VcpuStatePart part, const VcpuState& from) {
   switch (part) {
-    case VcpuStatePart::kCpuid: {
-      // The table a vCPU already has is accepted even after it ran (KVM allows the same table
-      // again): restoring a state saved from this very vCPU works.
-      auto now = GetCpuid();
-      if (!now) return now.error();
-      if (*now == *from.cpuid) return Ok();
-      return SetCpuid(*from.cpuid);
-    }
+    case VcpuStatePart::kCpuid:
+      return LoadCpuid(*from.cpuid);
     case VcpuStatePart::kMsrs:
       return SetMsrs(*from.msrs);
     case VcpuStatePart::kSpecialRegisters:
@@ -245,13 +252,12 @@ Status KvmVcpu::LoadPart(VcpuStatePart part, const VcpuState& from) {
     case VcpuStatePart::kMpState:
       return SetMpState(*from.mp_state);
     case VcpuStatePart::kLapic: {
-      kvm_lapic_state k{};
-      if (from.lapic->size() != sizeof k.regs) {
+      if (from.lapic->size() != sizeof(kvm_lapic_state)) {
         return Invalid("KVM_SET_LAPIC", "a LAPIC page of " + std::to_string(from.lapic->size()) +
                                             " bytes; KVM's is 1024");
       }
-      std::memcpy(k.regs, from.lapic->data(), sizeof k.regs);
-      return ioctl_->SetLapic(fd_.get(), k);
+      return ioctl_->SetLapic(fd_.get(),
+                              *reinterpret_cast<const kvm_lapic_state*>(from.lapic->data()));
     }
     case VcpuStatePart::kEvents: {
       auto k = ToKvm(*from.events);

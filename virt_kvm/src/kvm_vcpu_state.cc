@@ -22,10 +22,20 @@ constexpr MpStateName kMpStates[] = {
 }  // namespace
 
 Result<Cpuid> KvmVcpu::GetCpuid() {
-  std::vector<uint8_t> buf = NewCpuidBuffer(kMaxCpuidEntries);
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  if (Status s = ioctl_->GetCpuid2(fd_.get(), cpuid); !s) return s.error();
-  return FromKvmCpuid(*cpuid);
+  KvmCpuidScratch::Lease lease = cpuid_scratch_.Acquire();
+  if (Status s = ioctl_->GetCpuid2(fd_.get(), lease.buffer()); !s) return s.error();
+  return lease.Converted();
+}
+
+Status KvmVcpu::LoadCpuid(const Cpuid& cpuid) {
+  // The table a vCPU already has is accepted even after it ran (KVM allows the same table
+  // again): restoring a state saved from this very vCPU works. Compared without copying it.
+  {
+    KvmCpuidScratch::Lease lease = cpuid_scratch_.Acquire();
+    if (Status s = ioctl_->GetCpuid2(fd_.get(), lease.buffer()); !s) return s;
+    if (lease.Converted() == cpuid) return Ok();
+  }
+  return SetCpuid(cpuid);
 }
 
 Status KvmVcpu::SetCpuid(const Cpuid& cpuid) {

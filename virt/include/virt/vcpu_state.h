@@ -115,6 +115,8 @@ struct VcpuState {
   std::optional<uint64_t> tsc;
 
   bool Has(VcpuStatePart part) const;
+  // Drops `part` (its optional becomes empty).
+  void Reset(VcpuStatePart part);
   // The parts present, in kVcpuRestoreOrder.
   std::vector<VcpuStatePart> parts() const;
 

@@ -34,6 +34,13 @@ class VcpuStateControl {
   // does not have. The state's backend is the hypervisor's name.
   virtual Result<VcpuState> SaveState(std::span<const VcpuStatePart> parts = {}) = 0;
 
+  // The same save into `into`, reusing the storage its parts already have (a VMM that saves
+  // repeatedly, e.g. the rounds of a live migration, keeps one VcpuState per vCPU and allocates
+  // nothing after the first save). Parts not asked for are reset; `into.backend` is set. Refused
+  // (kUnavailable, `into` unchanged) as SaveState refuses; when a part's read fails, `into` is
+  // left empty (no backend, no part) and the error says which part failed.
+  virtual Status SaveStateInto(VcpuState& into, std::span<const VcpuStatePart> parts = {});
+
   // Restores the parts `state` holds, in kVcpuRestoreOrder. Refused before anything changes:
   // kInvalidArgument when state.backend names another backend, kUnavailable naming the first
   // part present that this backend cannot restore (a state is never partly dropped). When a
@@ -51,19 +58,18 @@ class VcpuStateControl {
 class PartwiseVcpuState : public VcpuStateControl {
  public:
   Result<VcpuState> SaveState(std::span<const VcpuStatePart> parts = {}) override;
+  Status SaveStateInto(VcpuState& into, std::span<const VcpuStatePart> parts = {}) override;
   using VcpuStateControl::RestoreState;
   Status RestoreState(const VcpuState& state, RestoreMode mode) override;
 
  protected:
   // Hypervisor::name() of the backend.
   virtual std::string_view backend_name() const = 0;
-  // Reads `part` into `into` (sets that optional). Only called for supported parts.
+  // Reads `part` into `into` (sets that optional; a part already present may have its storage
+  // reused). Only called for supported parts.
   virtual Status SavePart(VcpuStatePart part, VcpuState& into) = 0;
   // Loads `part` from `from` (where it is present). Only called for supported parts.
   virtual Status LoadPart(VcpuStatePart part, const VcpuState& from) = 0;
-
- private:
-  bool Supports(VcpuStatePart part) const;
 };
 
 }  // namespace virt
