@@ -2,6 +2,8 @@
 #include "virt/cpuid.h"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -43,6 +45,15 @@ std::optional<CpuidFeature> FindCpuidFeature(std::string_view name) {
     if (name == f.name) return f;
   }
   return std::nullopt;
+}
+
+static_assert(std::has_unique_object_representations_v<CpuidEntry>,
+              "Cpuid::operator== compares entries bytewise");
+
+bool Cpuid::operator==(const Cpuid& other) const {
+  return entries_.size() == other.entries_.size() &&
+         (entries_.empty() || std::memcmp(entries_.data(), other.entries_.data(),
+                                          entries_.size() * sizeof(CpuidEntry)) == 0);
 }
 
 Cpuid::Cpuid(std::span<const CpuidEntry> entries) {

@@ -109,7 +109,8 @@ class Cpuid {
   // power of two; nothing changes on error.
   Status SetTopology(uint32_t apic_id, uint32_t vcpu_count);
 
-  bool operator==(const Cpuid&) const = default;
+  // Same entries in the same order (one memcmp: CpuidEntry is seven 32-bit fields, no padding).
+  bool operator==(const Cpuid& other) const;
 
  private:
   std::vector<CpuidEntry> entries_;
