@@ -1,7 +1,6 @@
 // PartwiseVcpuState: the one place where a vCPU restore's order, refusals and rollback live.
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 #include "virt/vcpu_state_control.h"
@@ -92,23 +91,27 @@ Status PartwiseVcpuState::RestoreState(const VcpuState& state, RestoreMode mode)
                              "; nothing was changed");
     }
   }
-  // What to put back if a part fails half way.
-  std::optional<VcpuState> before;
-  if (mode == RestoreMode::kRollBackOnFailure) {
-    auto saved = SaveState(parts);
-    if (!saved) return saved.error();
-    before = std::move(*saved);
-  }
+  if (mode == RestoreMode::kRollBackOnFailure) return RestoreRollingBack(state, parts);
   for (size_t i = 0; i < parts.size(); ++i) {
     Status loaded = LoadPart(parts[i], state);
     if (loaded) continue;
-    if (!before) {
-      Error e = loaded.error();
-      e.detail = std::string("restoring ") + ToString(parts[i]) + " failed" +
-                 (e.detail.empty() ? "" : ": " + e.detail) +
-                 (i == 0 ? "; nothing was restored" : "; the parts before it stay restored");
-      return e;
-    }
+    Error e = loaded.error();
+    e.detail = std::string("restoring ") + ToString(parts[i]) + " failed" +
+               (e.detail.empty() ? "" : ": " + e.detail) +
+               (i == 0 ? "; nothing was restored" : "; the parts before it stay restored");
+    return e;
+  }
+  return Ok();
+}
+
+// kRollBackOnFailure: a save of the same parts first, put back if a part fails.
+Status PartwiseVcpuState::RestoreRollingBack(const VcpuState& state,
+                                             std::span<const VcpuStatePart> parts) {
+  auto before = SaveState(parts);
+  if (!before) return before.error();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Status loaded = LoadPart(parts[i], state);
+    if (loaded) continue;
     std::string undo = "the parts before it were put back";
     // In restore order again, the failed part too (it may have changed half).
     for (size_t j = 0; j <= i; ++j) {

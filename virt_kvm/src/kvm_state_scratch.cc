@@ -1,7 +1,9 @@
 // KvmStateScratch: reused KVM_GET_CPUID2 and KVM_GET/SET_MSRS buffers of one vCPU.
 #include "kvm_state_scratch.h"
 
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <new>
 
 namespace virt::kvm {
@@ -39,6 +41,20 @@ const Cpuid& KvmCpuidScratch::Lease::Converted() {
     scratch_.converted_ = FromKvmCpuid(got);
   }
   return scratch_.converted_;
+}
+
+static_assert(sizeof(MsrEntry) == sizeof(kvm_msr_entry) && offsetof(MsrEntry, index) == 0 &&
+              offsetof(MsrEntry, value) == offsetof(kvm_msr_entry, data) &&
+              offsetof(kvm_msr_entry, index) == 0 && std::is_trivially_copyable_v<MsrEntry>);
+
+void CopyMsrsFromKvm(const kvm_msrs& k, size_t n, MsrEntry* out) {
+  if (n > 0) std::memcpy(static_cast<void*>(out), k.entries, n * sizeof(MsrEntry));
+}
+
+void CopyMsrsToKvm(std::span<const MsrEntry> msrs, kvm_msrs* k) {
+  if (msrs.empty()) return;
+  std::memcpy(k->entries, msrs.data(), msrs.size() * sizeof(MsrEntry));
+  for (size_t i = 0; i < msrs.size(); ++i) k->entries[i].reserved = 0;
 }
 
 kvm_msrs* KvmMsrScratch::Get(size_t n) {

@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "kvm_cpuid.h"
 #include "virt/cpuid.h"
 #include "virt/kvm/kvm_ioctl.h"
+#include "virt/registers.h"
 
 namespace virt::kvm {
 
@@ -43,6 +45,12 @@ class KvmCpuidScratch {
   std::vector<kvm_cpuid_entry2> converted_from_;  // the KVM entries `converted_` came from
   Cpuid converted_;
 };
+
+// MsrEntry and kvm_msr_entry share a layout (index at 0, value/data at 8, 16 bytes: MsrEntry's
+// padding is where KVM's `reserved` is), so MSR lists are copied between them as bytes.
+void CopyMsrsFromKvm(const kvm_msrs& k, size_t n, MsrEntry* out);
+// Writes `msrs` into k->entries with `reserved` zeroed.
+void CopyMsrsToKvm(std::span<const MsrEntry> msrs, kvm_msrs* k);
 
 // A kvm_msrs buffer reused by one vCPU's KVM_GET/SET_MSRS calls (the vCPU thread only, as the
 // register calls are): grows to the largest count asked for, never shrinks.

@@ -117,7 +117,7 @@ Status KvmVcpu::GetMsrs(std::span<MsrEntry> msrs) {
 Status KvmVcpu::SetMsrs(std::span<const MsrEntry> msrs) {
   if (msrs.empty()) return Ok();
   kvm_msrs* k = msr_scratch_.Get(msrs.size());
-  for (size_t i = 0; i < msrs.size(); ++i) k->entries[i] = {msrs[i].index, 0, msrs[i].value};
+  CopyMsrsToKvm(msrs, k);
   auto done = ioctl_->SetMsrs(fd_.get(), *k);
   if (!done) return done.error();
   if (static_cast<size_t>(*done) < msrs.size()) {

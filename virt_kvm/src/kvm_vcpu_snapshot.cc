@@ -117,7 +117,7 @@ Status KvmVcpu::SaveMsrs(VcpuState& into) {
     }
     std::vector<MsrEntry>& out = Reused(into.msrs);
     out.resize(n);
-    for (size_t i = 0; i < n; ++i) out[i] = {k->entries[i].index, k->entries[i].data};
+    CopyMsrsFromKvm(*k, n, out.data());
     return Ok();
   }
 }

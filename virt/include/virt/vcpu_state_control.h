@@ -70,6 +70,9 @@ class PartwiseVcpuState : public VcpuStateControl {
   virtual Status SavePart(VcpuStatePart part, VcpuState& into) = 0;
   // Loads `part` from `from` (where it is present). Only called for supported parts.
   virtual Status LoadPart(VcpuStatePart part, const VcpuState& from) = 0;
+
+ private:
+  Status RestoreRollingBack(const VcpuState& state, std::span<const VcpuStatePart> parts);
 };
 
 }  // namespace virt
