@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 namespace virt::kvm::test {
 namespace {
@@ -267,6 +269,29 @@ TEST_F(KvmStateTest, AFailedSaveIntoAKeptStateEmptiesItAndNamesThePart) {
   EXPECT_TRUE(kept.backend.empty());
   ASSERT_TRUE(vcpu_->state()->SaveStateInto(kept)) << "usable again";
   EXPECT_EQ(kept.parts().size(), kVcpuRestoreOrder.size());
+}
+
+// The vCPU's one KVM_GET_CPUID2 buffer is shared by VcpuCpuid (any one thread) and the state
+// calls (the vCPU's thread): a VMM thread reading the CPUID while the vCPU thread saves its
+// state gets whole tables (the TSan preset checks the lock).
+TEST_F(KvmStateTest, CpuidReadsOnAnotherThreadDuringSavesGetWholeTables) {
+  auto expected = vcpu_->cpuid()->GetCpuid();
+  ASSERT_TRUE(expected.has_value());
+  constexpr int kRounds = 200;
+  std::atomic<int> mismatches{0};
+  std::thread reader([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      auto c = vcpu_->cpuid()->GetCpuid();
+      if (!c || *c != *expected) mismatches.fetch_add(1);
+    }
+  });
+  VcpuState kept;
+  for (int i = 0; i < kRounds; ++i) {
+    ASSERT_TRUE(vcpu_->state()->SaveStateInto(kept));
+    if (*kept.cpuid != *expected) mismatches.fetch_add(1);
+  }
+  reader.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST_F(KvmStateTest, PartitionStateCoversClockIrqchipPitAndRoutes) {
