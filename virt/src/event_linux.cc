@@ -51,9 +51,6 @@ Result<Event> Event::CreateWithSink() {
   return event;
 }
 
-Event::Event(Event&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), sink_(std::exchange(other.sink_, nullptr)) {}
-
 Event& Event::operator=(Event&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
@@ -64,7 +61,7 @@ Event& Event::operator=(Event&& other) noexcept {
   return *this;
 }
 
-Event::~Event() {
+void Event::Close() noexcept {
   if (fd_ >= 0) ::close(fd_);
   delete sink_;
 }

@@ -25,7 +25,7 @@ Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() {
   auto got = core_->AllocateGsi();
   if (!got) return got.error();
   return std::unique_ptr<IrqFdRoute>(
-      new KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
+      ::new (got->memory) KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
 }
 
 Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
@@ -34,7 +34,7 @@ Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
   auto got = core_->AllocateGsiAt(gsi);
   if (!got) return got.error();
   return std::unique_ptr<IrqFdRoute>(
-      new KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
+      ::new (got->memory) KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
 }
 
 Result<std::vector<RouteState>> KernelIrqFd::Routes() const { return core_->Routes(); }
@@ -50,7 +50,7 @@ uint32_t KernelIrqFd::allocated_gsis() const { return core_->allocated_gsis(); }
 void KernelIrqFd::Shutdown() { core_->Shutdown(); }
 
 KernelIrqFdRoute::KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi,
-                                   uint64_t owner, Event event)
+                                   uint64_t owner, Event&& event)
     : core_(std::move(core)), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
 
 KernelIrqFdRoute::~KernelIrqFdRoute() {
@@ -58,6 +58,13 @@ KernelIrqFdRoute::~KernelIrqFdRoute() {
   Status s = core_->Drop(gsi_, owner_, event_.native_handle());
   // After the partition is gone destruction just closes the event: nothing to report.
   if (!s && s.error().code != ErrorCode::kPartitionGone) core_->Report(s.error());
+}
+
+void KernelIrqFdRoute::operator delete(KernelIrqFdRoute* route, std::destroying_delete_t) {
+  // The destructor drops core_; this reference keeps the memory's owner alive past it.
+  std::shared_ptr<KernelIrqFdCore> core = route->core_;
+  route->~KernelIrqFdRoute();
+  core->FreeRouteMemory(route);
 }
 
 Result<int> KernelIrqFdRoute::ResampleFd() {

@@ -2,11 +2,36 @@
 #include "kernel_irqfd_core.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <utility>
 
+#include "virt/kernel_irqfd_route.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define VIRT_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define VIRT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define VIRT_POISON(p, n) ((void)(p), (void)(n))
+#define VIRT_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace virt {
+namespace {
+
+// One block holds this many route objects (about 7 KiB).
+constexpr size_t kRoutesPerBlock = 64;
+// Each piece is a whole number of the route's alignment, so every piece in a block is aligned.
+constexpr size_t kRoutePiece =
+    (sizeof(KernelIrqFdRoute) + alignof(KernelIrqFdRoute) - 1) / alignof(KernelIrqFdRoute) *
+    alignof(KernelIrqFdRoute);
+static_assert(alignof(KernelIrqFdRoute) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__,
+              "route blocks come from new[], aligned only to the default");
+
+}  // namespace
 
 KernelIrqFdCore::KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis,
                                  KernelIrqFd::Options options)
@@ -16,7 +41,44 @@ KernelIrqFdCore::KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable g
       table_(gsis_.capacity(),
              [this](std::span<const RoutingEntry> entries) { return ops_->PushTable(entries); }),
       slots_(gsis_.capacity()) {
-  arm_pending_.reserve(gsis_.capacity());  // a batch enabling every route never reallocates
+  // A batch enabling every route never reallocates.
+  arm_pending_.reserve(gsis_.capacity());
+  arming_.reserve(gsis_.capacity());
+}
+
+KernelIrqFdCore::~KernelIrqFdCore() {
+  // Every route is gone (each held a reference): unpoison the blocks before they are freed.
+  for (const auto& block : route_blocks_) {
+    VIRT_UNPOISON(block.get(), kRoutePiece * kRoutesPerBlock);
+  }
+}
+
+void* KernelIrqFdCore::TakeRouteMemory() {
+  if (free_route_memory_.empty()) {
+    auto block = std::make_unique_for_overwrite<std::byte[]>(kRoutePiece * kRoutesPerBlock);
+    free_route_memory_.reserve((route_blocks_.size() + 1) * kRoutesPerBlock);
+    route_blocks_.reserve(route_blocks_.size() + 1);
+    // Handed out from the block's start: the pieces of one batch of new routes sit together.
+    for (size_t i = kRoutesPerBlock; i-- > 0;) {
+      free_route_memory_.push_back(block.get() + i * kRoutePiece);
+    }
+    VIRT_POISON(block.get(), kRoutePiece * kRoutesPerBlock);
+    route_blocks_.push_back(std::move(block));
+  }
+  void* memory = free_route_memory_.back();
+  free_route_memory_.pop_back();
+  VIRT_UNPOISON(memory, kRoutePiece);
+  return memory;
+}
+
+void KernelIrqFdCore::PutBackRouteMemory(void* memory) {
+  VIRT_POISON(memory, kRoutePiece);
+  free_route_memory_.push_back(memory);  // within capacity: no allocation, no throw
+}
+
+void KernelIrqFdCore::FreeRouteMemory(void* memory) {
+  std::lock_guard lock(mu_);
+  PutBackRouteMemory(memory);
 }
 
 [[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::GoneError(const char* op) {
@@ -35,20 +97,28 @@ Status KernelIrqFdCore::CheckAlive(const char* op) const {
 
 Result<KernelIrqFdCore::Allocation> KernelIrqFdCore::AllocateGsi() {
   std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFd::NewRoute"); !s) return s.error();
+  if (!alive_) [[unlikely]] return GoneError("IrqFd::NewRoute");
+  void* memory = TakeRouteMemory();  // first: nothing to undo if growing the blocks throws
   auto gsi = gsis_.Allocate();
-  if (!gsi) return gsi.error();
+  if (!gsi) {
+    PutBackRouteMemory(memory);
+    return gsi.error();
+  }
   slots_[*gsi].owner = ++last_owner_;
-  return Allocation{*gsi, last_owner_};
+  return Allocation{*gsi, last_owner_, memory};
 }
 
 Result<KernelIrqFdCore::Allocation> KernelIrqFdCore::AllocateGsiAt(Gsi gsi) {
   std::lock_guard lock(mu_);
   if (Status s = CheckAlive("IrqFd::NewRouteAt"); !s) return s.error();
+  void* memory = TakeRouteMemory();  // first: nothing to undo if growing the blocks throws
   auto got = gsis_.AllocateAt(gsi);
-  if (!got) return got.error();
+  if (!got) {
+    PutBackRouteMemory(memory);
+    return got.error();
+  }
   slots_[*got].owner = ++last_owner_;
-  return Allocation{*got, last_owner_};
+  return Allocation{*got, last_owner_, memory};
 }
 
 Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {
@@ -188,7 +258,7 @@ Status KernelIrqFdCore::Drop(Gsi gsi, uint64_t owner, int event_fd) {
   std::lock_guard lock(mu_);
   // Closing the partition fd released everything already: nothing to undo, but Release() fails
   // like every other call on a route that outlived its partition.
-  if (Status s = CheckAlive("IrqFdRoute::Release"); !s) return s;
+  if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::Release");
   Slot& slot = slots_[gsi];
   if (slot.owner != owner) return ReleasedError("IrqFdRoute::Release", gsi);
   Status result = Ok();
@@ -239,11 +309,16 @@ Status KernelIrqFdCore::EndBatch() {
   if (--batch_depth_ > 0) return Ok();
   if (Status s = CheckAlive("IrqFd::EndBatch"); !s) return s;
 
-  std::vector<Gsi> to_arm = std::move(arm_pending_);
+  // Swapped, not moved: both lists keep the capacity reserved at construction.
+  std::vector<Gsi>& to_arm = arming_;
+  to_arm.swap(arm_pending_);
   arm_pending_.clear();
   for (Gsi gsi : to_arm) slots_[gsi].arm_pending = false;
 
-  if (Status s = Push(); !s) return s;  // routes enabled in the batch stay masked
+  if (Status s = Push(); !s) {
+    to_arm.clear();
+    return s;  // routes enabled in the batch stay masked
+  }
 
   Status result = Ok();
   bool undo = false;
@@ -254,6 +329,7 @@ Status KernelIrqFdCore::EndBatch() {
       undo = true;
     }
   }
+  to_arm.clear();
   if (undo) {
     if (Status s = Push(); !s) ReportLocked(s.error());
   }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "light_mutex.h"
 #include "virt/gsi_table.h"
 #include "virt/irqfd.h"
 #include "virt/irqfd_kernel_ops.h"
@@ -26,15 +27,23 @@ namespace virt {
 // route needs no lock of its own on the hot path.
 class KernelIrqFdCore {
  public:
-  // A GSI handed to one route, with the ticket that route presents.
+  // A GSI handed to one route, with the ticket that route presents and the memory the route
+  // object is to be built in (RouteMemorySize() bytes; give it back with FreeRouteMemory).
   struct Allocation {
     Gsi gsi = 0;
     uint64_t owner = 0;
+    void* memory = nullptr;
   };
 
   KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis, KernelIrqFd::Options options);
 
+  ~KernelIrqFdCore();
+
   const KernelIrqFd::Options& options() const { return options_; }
+
+  // Returns memory AllocateGsi / AllocateGsiAt handed out, once the route built in it is
+  // destroyed. Never fails: the free list has room for every piece already.
+  void FreeRouteMemory(void* memory);
 
   Result<Allocation> AllocateGsi();
   Result<Allocation> AllocateGsiAt(Gsi gsi);
@@ -80,8 +89,11 @@ class KernelIrqFdCore {
   // Removes entries of GSIs waiting to be freed, pushes the table, then frees those GSIs.
   Status Push();
   void RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& previous);
+  // Memory for one route object from the free list, growing it by a block when it is empty.
+  void* TakeRouteMemory();
+  void PutBackRouteMemory(void* memory);
 
-  std::mutex mu_;
+  LightMutex mu_;
   const std::unique_ptr<IrqFdKernelOps> ops_;
   const KernelIrqFd::Options options_;
   bool alive_ = true;
@@ -89,10 +101,16 @@ class KernelIrqFdCore {
   MsiRoutingTable table_;
   std::vector<Slot> slots_;       // indexed by GSI
   std::vector<Gsi> arm_pending_;  // GSIs with Slot::arm_pending set
+  std::vector<Gsi> arming_;       // EndBatch's list of routes to arm (kept for its capacity)
   std::vector<Gsi> free_after_push_;
   uint32_t batch_depth_ = 0;
   uint64_t last_owner_ = 0;  // tickets handed out so far
   IrqFd::ErrorHandler on_error_;
+  // Route objects live in blocks of kRoutesPerBlock owned here (routes keep the core alive, so
+  // the blocks outlive them), so creating and destroying a route never goes through malloc:
+  // with thousands of live routes that was ~180 instructions a route, its slow path.
+  std::vector<std::unique_ptr<std::byte[]>> route_blocks_;
+  std::vector<void*> free_route_memory_;  // capacity: every piece of every block
 };
 
 }  // namespace virt

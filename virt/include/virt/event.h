@@ -34,11 +34,22 @@ class Event {
   static Result<Event> CreateWithSink();
 
   Event() = default;
-  Event(Event&& other) noexcept;
   Event& operator=(Event&& other) noexcept;
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
+#ifdef _WIN32
+  Event(Event&& other) noexcept;
   ~Event();
+#else
+  // Inline: every Result<Event> unwrapped leaves a moved-from Event, whose end is one test.
+  Event(Event&& other) noexcept : fd_(other.fd_), sink_(other.sink_) {
+    other.fd_ = -1;
+    other.sink_ = nullptr;
+  }
+  ~Event() {
+    if (fd_ >= 0 || sink_ != nullptr) Close();
+  }
+#endif
 
 #ifdef _WIN32
   bool valid() const { return state_ != nullptr; }
@@ -90,6 +101,7 @@ class Event {
   // Only for CreateWithSink: the lock that orders Signal, drains and sink changes, and the sink.
   struct SinkState;
   Event(int fd, SinkState* sink) : fd_(fd), sink_(sink) {}
+  void Close() noexcept;  // closes the eventfd, frees the sink state
   int fd_ = -1;
   SinkState* sink_ = nullptr;  // owned
 #endif

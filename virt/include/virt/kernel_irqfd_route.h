@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 
 #include "virt/event.h"
@@ -21,11 +22,17 @@ class KernelIrqFdCore;
 // again. Edge MSIs are registered without it. Switching a live route between the two
 // re-registers it (deassign, push, assign), so the switch is never visible half-done.
 // Destruction tears the route down (see IrqFdRoute).
+//
+// Only KernelIrqFd creates these, in memory its shared state keeps for routes (no malloc per
+// route); deleting one (the unique_ptr NewRoute returned) runs the destructor and hands the
+// memory back there. So `new KernelIrqFdRoute` does not compile.
 class KernelIrqFdRoute final : public IrqFdRoute {
  public:
-  // `owner` is the ticket the core gave with `gsi`.
-  KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi, uint64_t owner, Event event);
   ~KernelIrqFdRoute() override;
+  static void* operator new(std::size_t) = delete;
+  static void* operator new[](std::size_t) = delete;
+  // The destroying delete of every `delete` of a route (the virtual destructor selects it).
+  static void operator delete(KernelIrqFdRoute* route, std::destroying_delete_t);
 
   Gsi gsi() const override { return gsi_; }
   const Event& event() const override { return event_; }
@@ -41,6 +48,10 @@ class KernelIrqFdRoute final : public IrqFdRoute {
   const Event* resample_event() const;
 
  private:
+  friend class KernelIrqFd;
+  // `owner` is the ticket the core gave with `gsi`.
+  KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi, uint64_t owner, Event&& event);
+
   // The resample event's fd, creating the event on first use.
   Result<int> ResampleFd();
 
