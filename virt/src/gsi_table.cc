@@ -48,18 +48,11 @@ Status GsiTable::Reserve(Gsi first, uint32_t count) {
   return Ok();
 }
 
-Result<Gsi> GsiTable::Allocate() {
-  if (free_.empty()) {
-    return Error::Make(ErrorCode::kExhausted, "GsiTable::Allocate",
-                       "all " + std::to_string(capacity() - reserved_) + " GSIs in use (" +
-                           std::to_string(capacity()) + " total, " + std::to_string(reserved_) +
-                           " reserved)");
-  }
-  const Gsi gsi = free_.back();
-  free_.pop_back();
-  state_[gsi] = kAllocated;
-  ++allocated_;
-  return gsi;
+[[gnu::cold, gnu::noinline]] Error GsiTable::Exhausted() const {
+  return Error::Make(ErrorCode::kExhausted, "GsiTable::Allocate",
+                     "all " + std::to_string(capacity() - reserved_) + " GSIs in use (" +
+                         std::to_string(capacity()) + " total, " + std::to_string(reserved_) +
+                         " reserved)");
 }
 
 Result<Gsi> GsiTable::AllocateAt(Gsi gsi) {

@@ -20,21 +20,11 @@ KernelIrqFd::KernelIrqFd(std::shared_ptr<KernelIrqFdCore> core) : core_(std::mov
 KernelIrqFd::~KernelIrqFd() = default;
 
 Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() {
-  auto event = Event::Create();
-  if (!event) return event.error();
-  auto got = core_->AllocateGsi();
-  if (!got) return got.error();
-  return std::unique_ptr<IrqFdRoute>(
-      ::new (got->memory) KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
+  return core_->NewRoute(core_, nullptr);
 }
 
 Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
-  auto event = Event::Create();
-  if (!event) return event.error();
-  auto got = core_->AllocateGsiAt(gsi);
-  if (!got) return got.error();
-  return std::unique_ptr<IrqFdRoute>(
-      ::new (got->memory) KernelIrqFdRoute(core_, got->gsi, got->owner, std::move(*event)));
+  return core_->NewRoute(core_, &gsi);
 }
 
 Result<std::vector<RouteState>> KernelIrqFd::Routes() const { return core_->Routes(); }
@@ -49,9 +39,9 @@ uint64_t KernelIrqFd::push_count() const { return core_->push_count(); }
 uint32_t KernelIrqFd::allocated_gsis() const { return core_->allocated_gsis(); }
 void KernelIrqFd::Shutdown() { core_->Shutdown(); }
 
-KernelIrqFdRoute::KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi,
+KernelIrqFdRoute::KernelIrqFdRoute(const std::shared_ptr<KernelIrqFdCore>& core, Gsi gsi,
                                    uint64_t owner, Event&& event)
-    : core_(std::move(core)), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
+    : core_(core), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
 
 KernelIrqFdRoute::~KernelIrqFdRoute() {
   if (released_.exchange(true, std::memory_order_relaxed)) return;

@@ -53,18 +53,20 @@ KernelIrqFdCore::~KernelIrqFdCore() {
   }
 }
 
-void* KernelIrqFdCore::TakeRouteMemory() {
-  if (free_route_memory_.empty()) {
-    auto block = std::make_unique_for_overwrite<std::byte[]>(kRoutePiece * kRoutesPerBlock);
-    free_route_memory_.reserve((route_blocks_.size() + 1) * kRoutesPerBlock);
-    route_blocks_.reserve(route_blocks_.size() + 1);
-    // Handed out from the block's start: the pieces of one batch of new routes sit together.
-    for (size_t i = kRoutesPerBlock; i-- > 0;) {
-      free_route_memory_.push_back(block.get() + i * kRoutePiece);
-    }
-    VIRT_POISON(block.get(), kRoutePiece * kRoutesPerBlock);
-    route_blocks_.push_back(std::move(block));
+[[gnu::noinline]] void KernelIrqFdCore::AddRouteBlock() {
+  auto block = std::make_unique_for_overwrite<std::byte[]>(kRoutePiece * kRoutesPerBlock);
+  free_route_memory_.reserve((route_blocks_.size() + 1) * kRoutesPerBlock);
+  route_blocks_.reserve(route_blocks_.size() + 1);
+  // Handed out from the block's start: the pieces of one batch of new routes sit together.
+  for (size_t i = kRoutesPerBlock; i-- > 0;) {
+    free_route_memory_.push_back(block.get() + i * kRoutePiece);
   }
+  VIRT_POISON(block.get(), kRoutePiece * kRoutesPerBlock);
+  route_blocks_.push_back(std::move(block));
+}
+
+inline void* KernelIrqFdCore::TakeRouteMemory() {
+  if (free_route_memory_.empty()) [[unlikely]] AddRouteBlock();
   void* memory = free_route_memory_.back();
   free_route_memory_.pop_back();
   VIRT_UNPOISON(memory, kRoutePiece);
@@ -85,6 +87,11 @@ void KernelIrqFdCore::FreeRouteMemory(void* memory) {
   return Error::Make(ErrorCode::kPartitionGone, op, "the partition has been destroyed");
 }
 
+// Out of line and cold: Decode's error (it names the fault) kept off SetMsi's frame.
+[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::InvalidMsi(const MsiMessage& msi) {
+  return msi.Decode().error();
+}
+
 [[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::ReleasedError(const char* op, Gsi gsi) {
   return Error::Make(ErrorCode::kAlreadyReleased, op,
                      "route for GSI " + std::to_string(gsi) + " was released");
@@ -95,30 +102,30 @@ Status KernelIrqFdCore::CheckAlive(const char* op) const {
   return GoneError(op);
 }
 
-Result<KernelIrqFdCore::Allocation> KernelIrqFdCore::AllocateGsi() {
-  std::lock_guard lock(mu_);
-  if (!alive_) [[unlikely]] return GoneError("IrqFd::NewRoute");
-  void* memory = TakeRouteMemory();  // first: nothing to undo if growing the blocks throws
-  auto gsi = gsis_.Allocate();
-  if (!gsi) {
-    PutBackRouteMemory(memory);
-    return gsi.error();
+Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(
+    const std::shared_ptr<KernelIrqFdCore>& self, const Gsi* at) {
+  auto event = Event::Create();  // outside the lock: a system call
+  if (!event) [[unlikely]] return event.error();
+  Gsi gsi = 0;
+  uint64_t owner = 0;
+  void* memory = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (!alive_) [[unlikely]] {
+      return GoneError(at != nullptr ? "IrqFd::NewRouteAt" : "IrqFd::NewRoute");
+    }
+    memory = TakeRouteMemory();  // first: nothing to undo if growing the blocks throws
+    auto got = at != nullptr ? gsis_.AllocateAt(*at) : gsis_.Allocate();
+    if (!got) [[unlikely]] {
+      PutBackRouteMemory(memory);
+      return got.error();
+    }
+    gsi = *got;
+    owner = ++last_owner_;
+    slots_[gsi].owner = owner;
   }
-  slots_[*gsi].owner = ++last_owner_;
-  return Allocation{*gsi, last_owner_, memory};
-}
-
-Result<KernelIrqFdCore::Allocation> KernelIrqFdCore::AllocateGsiAt(Gsi gsi) {
-  std::lock_guard lock(mu_);
-  if (Status s = CheckAlive("IrqFd::NewRouteAt"); !s) return s.error();
-  void* memory = TakeRouteMemory();  // first: nothing to undo if growing the blocks throws
-  auto got = gsis_.AllocateAt(gsi);
-  if (!got) {
-    PutBackRouteMemory(memory);
-    return got.error();
-  }
-  slots_[*got].owner = ++last_owner_;
-  return Allocation{*got, last_owner_, memory};
+  return std::unique_ptr<IrqFdRoute>(
+      ::new (memory) KernelIrqFdRoute(self, gsi, owner, std::move(*event)));
 }
 
 Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {
@@ -162,7 +169,7 @@ void KernelIrqFdCore::RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& pre
 
 Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
                                const MsiMessage& msi) {
-  if (!msi.IsValid()) [[unlikely]] return msi.Decode().error();  // the error names the fault
+  if (!msi.IsValid()) [[unlikely]] return InvalidMsi(msi);
   std::lock_guard lock(mu_);
   if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::SetMsi");
   Slot& slot = slots_[gsi];

@@ -27,26 +27,22 @@ namespace virt {
 // route needs no lock of its own on the hot path.
 class KernelIrqFdCore {
  public:
-  // A GSI handed to one route, with the ticket that route presents and the memory the route
-  // object is to be built in (RouteMemorySize() bytes; give it back with FreeRouteMemory).
-  struct Allocation {
-    Gsi gsi = 0;
-    uint64_t owner = 0;
-    void* memory = nullptr;
-  };
-
   KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis, KernelIrqFd::Options options);
 
   ~KernelIrqFdCore();
 
   const KernelIrqFd::Options& options() const { return options_; }
 
-  // Returns memory AllocateGsi / AllocateGsiAt handed out, once the route built in it is
-  // destroyed. Never fails: the free list has room for every piece already.
+  // A new masked route with a new eventfd, on a free GSI or, with `at`, exactly *at (then
+  // GsiTable::AllocateAt's errors), with a fresh ticket, built in the core's route memory.
+  // `self` is the shared_ptr that owns this core (the route keeps it). kPartitionGone after
+  // Shutdown; on any failure nothing is taken.
+  Result<std::unique_ptr<IrqFdRoute>> NewRoute(const std::shared_ptr<KernelIrqFdCore>& self,
+                                               const Gsi* at);
+  // Takes back the memory of a route NewRoute built, once the route is destroyed. Never
+  // fails: the free list has room for every piece already.
   void FreeRouteMemory(void* memory);
 
-  Result<Allocation> AllocateGsi();
-  Result<Allocation> AllocateGsiAt(Gsi gsi);
   Result<std::vector<RouteState>> Routes();
   // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI).
   Status SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd, const MsiMessage& msi);
@@ -81,6 +77,7 @@ class KernelIrqFdCore {
 
   Status CheckAlive(const char* op) const;
   static Error GoneError(const char* op);
+  static Error InvalidMsi(const MsiMessage& msi);
   void ReportLocked(const Error& error);
   Status Assign(Gsi gsi, Slot& slot);
   // SetMsi outside a batch or with an edge <-> level switch: push, (re)arm, roll back.
@@ -91,6 +88,7 @@ class KernelIrqFdCore {
   void RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& previous);
   // Memory for one route object from the free list, growing it by a block when it is empty.
   void* TakeRouteMemory();
+  void AddRouteBlock();  // kRoutesPerBlock more pieces on the free list
   void PutBackRouteMemory(void* memory);
 
   LightMutex mu_;

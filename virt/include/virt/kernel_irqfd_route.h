@@ -48,9 +48,10 @@ class KernelIrqFdRoute final : public IrqFdRoute {
   const Event* resample_event() const;
 
  private:
-  friend class KernelIrqFd;
+  friend class KernelIrqFdCore;
   // `owner` is the ticket the core gave with `gsi`.
-  KernelIrqFdRoute(std::shared_ptr<KernelIrqFdCore> core, Gsi gsi, uint64_t owner, Event&& event);
+  KernelIrqFdRoute(const std::shared_ptr<KernelIrqFdCore>& core, Gsi gsi, uint64_t owner,
+                   Event&& event);
 
   // The resample event's fd, creating the event on first use.
   Result<int> ResampleFd();
