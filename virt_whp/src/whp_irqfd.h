@@ -52,9 +52,9 @@ class WhpTriggerIrqFdCore;
 // GSIs come from a GsiTable with 0-23 reserved (as UserModeIrqFd), so they run out with
 // kExhausted like the kernel ones. They are purely library-side numbers: WHP never sees them (a
 // trigger is named by its handle), so a snapshot's routes can be placed on their GSIs again in
-// any partition (NewRouteAt) and nothing in WHP depends on the number. Batches: there is no table to
-// push, so BeginBatch/EndBatch only nest (EndBatch without a batch: kFailedPrecondition) and
-// push_count() stays 0; changes inside a batch take effect at once.
+// any partition (NewRouteAt) and nothing in WHP depends on the number. Batches: there is no
+// table to push, so BeginBatch/EndBatch only nest (EndBatch without a batch:
+// kFailedPrecondition) and push_count() stays 0; changes inside a batch take effect at once.
 //
 // Thread-safe: any thread may use any route. A route's calls serialise on its own lock, then
 // on the shared state's lock, under which every WhpApi call but the sinks' SetEvent is made
