@@ -42,14 +42,31 @@ TEST_F(WhpPartitionStateTest, TheUserModeIrqFdsRoutesAreSavedWithTheClock) {
                                              PartitionStatePart::kRoutes}));
 }
 
-TEST_F(WhpPartitionStateTest, TriggerRoutesAndTheMissingDevicesAreUnavailableByName) {
+TEST_F(WhpPartitionStateTest, TriggerRoutesAreSavedToo) {
   Make(/*triggers=*/true);
   const auto parts = state().supported_parts();
   EXPECT_EQ(std::vector<PartitionStatePart>(parts.begin(), parts.end()),
+            (std::vector<PartitionStatePart>{PartitionStatePart::kClock,
+                                             PartitionStatePart::kRoutes}));
+}
+
+TEST_F(WhpPartitionStateTest, WithoutIrqchipThereAreNoRoutesToSave) {
+  Make(/*triggers=*/true, /*irqchip=*/false);
+  const auto parts = state().supported_parts();
+  EXPECT_EQ(std::vector<PartitionStatePart>(parts.begin(), parts.end()),
             std::vector<PartitionStatePart>{PartitionStatePart::kClock});
+  const PartitionStatePart routes[] = {PartitionStatePart::kRoutes};
+  auto saved = state().SaveState(routes);
+  ASSERT_FALSE(saved.has_value());
+  EXPECT_EQ(saved.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(saved.error().Message().find("irqchip"), std::string::npos)
+      << saved.error().Message();
+}
+
+TEST_F(WhpPartitionStateTest, TheMissingDevicesAreUnavailableByName) {
+  Make(/*triggers=*/true);
   for (auto [part, word] : {std::pair{PartitionStatePart::kIrqchip, "IOAPIC"},
-                            std::pair{PartitionStatePart::kPit, "PIT"},
-                            std::pair{PartitionStatePart::kRoutes, "triggers"}}) {
+                            std::pair{PartitionStatePart::kPit, "PIT"}}) {
     const PartitionStatePart one[] = {part};
     auto saved = state().SaveState(one);
     ASSERT_FALSE(saved.has_value());

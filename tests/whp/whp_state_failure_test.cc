@@ -56,8 +56,10 @@ int RunStateScenario(FakeWhp& fake, bool triggers, const std::string& failing) {
       EXPECT_EQ(fake.dirty_pages().size(), 1u) << "a failed read cleared bits";
     }
   }
+  // A route on either kind of IrqFd: both save kRoutes (trigger-backed ones restore through a
+  // WHvCreateTrigger, swept by whp_trigger_routes_failure_test.cc).
   std::unique_ptr<IrqFdRoute> route;
-  if (!triggers) {
+  {
     auto r = (*partition)->irqfd()->NewRoute();
     count(r.has_value());
     if (r) {
@@ -105,9 +107,13 @@ int RunStateScenario(FakeWhp& fake, bool triggers, const std::string& failing) {
         if (failing != "ResumePartitionTime") {
           EXPECT_FALSE(fake.time_suspended());
         }
-        if (IrqFd* irqfd = (*fresh)->irqfd(); irqfd != nullptr && !triggers) {
+        if (IrqFd* irqfd = (*fresh)->irqfd(); irqfd != nullptr) {
           EXPECT_TRUE(irqfd->Routes()->empty()) << "a failed restore left routes";
         }
+      } else {
+        EXPECT_TRUE(pstate->routes.has_value() && pstate->routes->size() == 1u)
+            << "the route was not saved";
+        EXPECT_EQ(routes->size(), pstate->routes ? pstate->routes->size() : 0u);
       }
     }
   }

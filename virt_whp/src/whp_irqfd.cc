@@ -118,6 +118,16 @@ Result<std::unique_ptr<IrqFdRoute>> WhpTriggerIrqFd::NewRoute() {
   return std::unique_ptr<IrqFdRoute>(new WhpTriggerIrqFdRoute(core_, *gsi, std::move(*event)));
 }
 
+Result<std::unique_ptr<IrqFdRoute>> WhpTriggerIrqFd::NewRouteAt(Gsi gsi) {
+  auto event = Event::CreateWithSink();  // first, as in NewRoute: on a failure no GSI is taken
+  if (!event) return event.error();
+  auto got = core_->AllocateGsiAt(gsi);
+  if (!got) return got.error();
+  return std::unique_ptr<IrqFdRoute>(new WhpTriggerIrqFdRoute(core_, *got, std::move(*event)));
+}
+
+Result<std::vector<RouteState>> WhpTriggerIrqFd::Routes() const { return core_->Routes(); }
+
 void WhpTriggerIrqFd::BeginBatch() { core_->BeginBatch(); }
 
 Status WhpTriggerIrqFd::EndBatch() { return core_->EndBatch(); }

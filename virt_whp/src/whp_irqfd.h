@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "virt/irqfd.h"
 #include "virt/result.h"
@@ -49,9 +50,11 @@ class WhpTriggerIrqFdCore;
 //    shared state and closed again when that state goes (the IrqFd and all its routes gone), so
 //    nothing leaks; the first failure is returned/reported.
 // GSIs come from a GsiTable with 0-23 reserved (as UserModeIrqFd), so they run out with
-// kExhausted like the kernel ones; WHP itself never sees them. Batches: there is no table to
-// push, so BeginBatch/EndBatch only nest (EndBatch without a batch: kFailedPrecondition) and
-// push_count() stays 0; changes inside a batch take effect at once.
+// kExhausted like the kernel ones. They are purely library-side numbers: WHP never sees them (a
+// trigger is named by its handle), so a snapshot's routes can be placed on their GSIs again in
+// any partition (NewRouteAt) and nothing in WHP depends on the number. Batches: there is no
+// table to push, so BeginBatch/EndBatch only nest (EndBatch without a batch:
+// kFailedPrecondition) and push_count() stays 0; changes inside a batch take effect at once.
 //
 // Thread-safe: any thread may use any route. A route's calls serialise on its own lock, then
 // on the shared state's lock, under which every WhpApi call but the sinks' SetEvent is made
@@ -82,6 +85,14 @@ class WhpTriggerIrqFd final : public IrqFd {
   // A masked route: a GSI and an Event::CreateWithSink event, no trigger yet (no WHv call).
   // kExhausted when no GSI is free, kPartitionGone after Shutdown.
   Result<std::unique_ptr<IrqFdRoute>> NewRoute() override;
+  // As NewRoute, on exactly `gsi` (restoring a snapshot's routes; no WHv call):
+  // kInvalidArgument for a GSI outside the table or reserved (0-23), kFailedPrecondition when a
+  // route holds it, kPartitionGone after Shutdown. On any failure no GSI is taken.
+  Result<std::unique_ptr<IrqFdRoute>> NewRouteAt(Gsi gsi) override;
+  // Every live route's GSI and MSI (nullopt while masked, also when it kept its trigger), by
+  // GSI, read under the shared state's lock so that no route change lands half-way through.
+  // No WHv call; kPartitionGone after Shutdown.
+  Result<std::vector<RouteState>> Routes() const override;
   void BeginBatch() override;
   Status EndBatch() override;
   // The handler may run under the shared state's lock: it must not call back into this irqfd

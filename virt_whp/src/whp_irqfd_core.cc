@@ -50,6 +50,24 @@ Result<Gsi> WhpTriggerIrqFdCore::AllocateGsi() {
   return gsis_.Allocate();
 }
 
+Result<Gsi> WhpTriggerIrqFdCore::AllocateGsiAt(Gsi gsi) {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::NewRouteAt"); !s) return s.error();
+  return gsis_.AllocateAt(gsi);
+}
+
+Result<std::vector<RouteState>> WhpTriggerIrqFdCore::Routes() {
+  std::lock_guard lock(mu_);
+  if (Status s = CheckAlive("IrqFd::Routes"); !s) return s.error();
+  std::vector<RouteState> out;
+  for (Gsi gsi = 0; gsi < gsis_.capacity(); ++gsi) {
+    // slot.msi is set exactly while the route is armed: a masked route that kept its trigger
+    // is listed masked, as it delivers nothing.
+    if (gsis_.IsAllocated(gsi)) out.push_back({gsi, slots_[gsi].msi});
+  }
+  return out;
+}
+
 Status WhpTriggerIrqFdCore::Arm(Slot& slot, const Event& event) {
   // One SetEvent per Signal; its count coalesces, as a trigger delivers once per SetEvent.
   Status armed = event.SetSink([api = api_, handle = slot.trigger_event](uint64_t /*count*/) {

@@ -33,6 +33,10 @@ class WhpTriggerIrqFdCore {
   ~WhpTriggerIrqFdCore();
 
   Result<Gsi> AllocateGsi();
+  // Exactly `gsi` (GsiTable::AllocateAt's errors); kPartitionGone after Shutdown.
+  Result<Gsi> AllocateGsiAt(Gsi gsi);
+  // Every allocated GSI with its slot's MSI (nullopt while masked), by GSI, all read under mu_.
+  Result<std::vector<RouteState>> Routes();
   // Enables (WHvCreateTrigger or WHvUpdateTriggerParameters, then event.SetSink) or retargets
   // (WHvUpdateTriggerParameters). `event` is the route's and must stay alive until Drop.
   Status SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi);

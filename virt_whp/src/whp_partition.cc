@@ -177,8 +177,7 @@ Result<std::unique_ptr<Partition>> WhpPartition::Create(std::shared_ptr<WhpApi> 
     }
   }
   // Issue 12: state and dirty log.
-  partition->state_ = std::make_unique<WhpPartitionState>(
-      *handle, partition->user_mode_irqfd_.get(), partition->trigger_irqfd_ != nullptr);
+  partition->state_ = std::make_unique<WhpPartitionState>(*handle, partition->irqfd());
   if (caps.dirty_page_tracking) {
     WhpPartition* p = partition.get();
     partition->dirty_log_.emplace(*handle, [p](uint64_t address, uint64_t size) {

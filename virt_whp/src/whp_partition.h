@@ -77,8 +77,8 @@ class WhpPartition final : public Partition {
   // WhpCpuidPolicy; nullptr when the host has no WHvGetVirtualProcessorCpuidOutput (before
   // Windows 10 20H2), so what a VP presents cannot be read.
   PartitionCpuid* cpuid() override;
-  // WhpPartitionState (issue 12): the reference time, and the routes with the user-mode
-  // dispatcher; never nullptr.
+  // WhpPartitionState (issue 12): the reference time, and the irqfd's routes (trigger-backed
+  // or user-mode) with irqchip; never nullptr.
   PartitionStateControl* state() override { return state_.get(); }
   // WhpDirtyLog over the regions mapped with MemoryFlags::kDirtyLog; nullptr when the host has
   // no dirty-page tracking (WHvCapabilityCodeFeatures.DirtyPageTracking).

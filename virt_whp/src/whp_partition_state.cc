@@ -13,8 +13,8 @@ constexpr uint64_t kNsPerReferenceTick = 100;
 
 }  // namespace
 
-WhpPartitionState::WhpPartitionState(WhpPartitionHandle& partition, IrqFd* irqfd, bool triggers)
-    : partition_(partition), irqfd_(irqfd), triggers_(triggers) {
+WhpPartitionState::WhpPartitionState(WhpPartitionHandle& partition, IrqFd* irqfd)
+    : partition_(partition), irqfd_(irqfd) {
   parts_.push_back(PartitionStatePart::kClock);
   if (irqfd_ != nullptr) parts_.push_back(PartitionStatePart::kRoutes);
 }
@@ -31,10 +31,8 @@ std::string WhpPartitionState::Missing(PartitionStatePart part) const {
     case PartitionStatePart::kPit:
       return "WHP has no in-kernel PIT, so there is no PIT part";
     case PartitionStatePart::kRoutes:
-      return triggers_ ? "this partition's routes are WHP interrupt triggers, which cannot be "
-                         "listed or placed on chosen GSIs, so there is no routes part"
-                       : "this partition has no local APIC (PartitionConfig::irqchip), so no "
-                         "irqfd routes";
+      return "this partition has no local APIC (PartitionConfig::irqchip), so no irqfd "
+             "routes";
     case PartitionStatePart::kClock:
       break;
   }

@@ -20,13 +20,14 @@ class WhpPartitionHandle;
 //            is suspended: WHvSuspendPartitionTime, WHvSetPartitionProperty(ReferenceTime,
 //            ns / 100), WHvResumePartitionTime (resumed also when the write fails), so the
 //            reference time and the TSCs go on together from the restored value;
-//   kRoutes  when the partition's IrqFd can list and place routes (the user-mode dispatcher;
-//            trigger-backed routes cannot yet): IrqFd::Routes / RestoreRoutes.
+//   kRoutes  with irqchip (the partition has an IrqFd, trigger-backed or the user-mode
+//            dispatcher): IrqFd::Routes / RestoreRoutes. GSIs are library-side numbers on
+//            both, so restored routes take their saved GSIs in any partition.
 // kIrqchip and kPit are kUnavailable: WHP emulates the local APIC only, no PIC, IOAPIC or PIT.
 class WhpPartitionState final : public PartitionStateControl {
  public:
-  // `irqfd`: the partition's, when its routes can be saved (else null). Both outlive this.
-  WhpPartitionState(WhpPartitionHandle& partition, IrqFd* irqfd, bool triggers);
+  // `irqfd`: the partition's (null without irqchip). Both outlive this.
+  WhpPartitionState(WhpPartitionHandle& partition, IrqFd* irqfd);
 
   std::span<const PartitionStatePart> supported_parts() const override { return parts_; }
   Result<PartitionState> SaveState(std::span<const PartitionStatePart> parts = {}) override;
@@ -41,7 +42,6 @@ class WhpPartitionState final : public PartitionStateControl {
 
   WhpPartitionHandle& partition_;
   IrqFd* irqfd_;
-  bool triggers_;  // the routes are trigger-backed (why kRoutes is missing)
   std::vector<PartitionStatePart> parts_;
 };
 
