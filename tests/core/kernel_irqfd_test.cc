@@ -258,6 +258,31 @@ TEST_F(KernelIrqFdTest, ResampleRegistersLevelMsisAndReRegistersOnASwitch) {
               ElementsAre(-1, route->resample_event()->native_handle(), -1));
 }
 
+// Two threads giving one route its first level-triggered MSI at once both create a resample
+// event; one is published and both registrations use it (the loser's closes).
+TEST_F(KernelIrqFdTest, RacingFirstLevelMsisShareOneResampleEvent) {
+  Make({.resample = true});
+  for (int round = 0; round < 50; ++round) {
+    auto r = Route();
+    auto* route = dynamic_cast<KernelIrqFdRoute*>(r.get());
+    ASSERT_NE(route, nullptr);
+    kernel_->resample_fds.clear();
+    std::atomic<int> ready{0};
+    auto enable = [&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      EXPECT_TRUE(r->SetMsi(kLevel));
+    };
+    std::thread a(enable), b(enable);
+    a.join();
+    b.join();
+    const Event* resample = route->resample_event();
+    ASSERT_NE(resample, nullptr);
+    ASSERT_FALSE(kernel_->resample_fds.empty());
+    for (int fd : kernel_->resample_fds) EXPECT_EQ(fd, resample->native_handle());
+  }
+}
+
 TEST_F(KernelIrqFdTest, WithoutResampleALevelMsiIsAssignedPlain) {
   auto r = Route();
   ASSERT_TRUE(r->SetMsi(kLevel));

@@ -1,6 +1,7 @@
 // KernelIrqFd and KernelIrqFdRoute: thin IrqFd/IrqFdRoute faces over the shared core.
 #include "virt/kernel_irqfd.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -8,6 +9,8 @@
 #include "virt/kernel_irqfd_route.h"
 
 namespace virt {
+
+static_assert(sizeof(KernelIrqFdRoute) <= 64, "a route fits in one cache line (see its members)");
 
 std::unique_ptr<KernelIrqFd> KernelIrqFd::Create(std::unique_ptr<IrqFdKernelOps> ops,
                                                  GsiTable gsis, Options options) {
@@ -44,10 +47,12 @@ KernelIrqFdRoute::KernelIrqFdRoute(const std::shared_ptr<KernelIrqFdCore>& core,
     : core_(core), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
 
 KernelIrqFdRoute::~KernelIrqFdRoute() {
-  if (released_.exchange(true, std::memory_order_relaxed)) return;
-  Status s = core_->Drop(gsi_, owner_, event_.native_handle());
-  // After the partition is gone destruction just closes the event: nothing to report.
-  if (!s && s.error().code != ErrorCode::kPartitionGone) core_->Report(s.error());
+  if (!released_.exchange(true, std::memory_order_relaxed)) {
+    Status s = core_->Drop(gsi_, owner_, event_.native_handle());
+    // After the partition is gone destruction just closes the event: nothing to report.
+    if (!s && s.error().code != ErrorCode::kPartitionGone) core_->Report(s.error());
+  }
+  delete resample_.load(std::memory_order_acquire);
 }
 
 void KernelIrqFdRoute::operator delete(KernelIrqFdRoute* route, std::destroying_delete_t) {
@@ -58,16 +63,17 @@ void KernelIrqFdRoute::operator delete(KernelIrqFdRoute* route, std::destroying_
 }
 
 Result<int> KernelIrqFdRoute::ResampleFd() {
-  if (!has_resample_.load(std::memory_order_acquire)) {
-    std::lock_guard lock(resample_mu_);
-    if (!has_resample_.load(std::memory_order_relaxed)) {
-      auto created = Event::Create();
-      if (!created) return created.error();
-      resample_ = std::move(*created);
-      has_resample_.store(true, std::memory_order_release);
-    }
+  Event* resample = resample_.load(std::memory_order_acquire);
+  if (resample == nullptr) {
+    auto created = Event::Create();
+    if (!created) return created.error();
+    auto mine = std::make_unique<Event>(std::move(*created));
+    if (resample_.compare_exchange_strong(resample, mine.get(), std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+      resample = mine.release();
+    }  // else another SetMsi published one first: `resample` is that one, ours closes
   }
-  return resample_.native_handle();
+  return resample->native_handle();
 }
 
 Status KernelIrqFdRoute::SetMsi(const MsiMessage& msi) {
@@ -105,7 +111,7 @@ Status KernelIrqFdRoute::Release() {
 }
 
 const Event* KernelIrqFdRoute::resample_event() const {
-  return has_resample_.load(std::memory_order_acquire) ? &resample_ : nullptr;
+  return resample_.load(std::memory_order_acquire);
 }
 
 }  // namespace virt
