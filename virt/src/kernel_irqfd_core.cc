@@ -143,7 +143,9 @@ Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {
   return out;
 }
 
-Status KernelIrqFdCore::Assign(Gsi gsi, Slot& slot) {
+// Inline into its callers (EndBatch's arm loop above all): one call level fewer to return
+// through after each KVM_IRQFD.
+[[gnu::always_inline]] inline Status KernelIrqFdCore::Assign(Gsi gsi, Slot& slot) {
   if (Status s = ops_->Assign(gsi, slot.event_fd, slot.resample_fd); !s) return s;
   slot.armed = true;
   slot.armed_resample_fd = slot.resample_fd;
