@@ -359,6 +359,18 @@ TEST_F(KernelIrqFdTest, RoutesBeyondSeveralMemoryBlocksStayDistinctThroughChurn)
   EXPECT_THAT(reported_, IsEmpty());
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// Under ASan the core poisons the route memory it holds free: reading a destroyed route (a
+// dangling IrqFdRoute*) is reported at once, as it would be for freed heap memory.
+TEST_F(KernelIrqFdTest, ADestroyedRoutesMemoryIsPoisonedUnderAsan) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto r = Route();
+  const volatile char* dangling = reinterpret_cast<const volatile char*>(r.get());
+  r.reset();
+  EXPECT_DEATH((void)dangling[8], "use-after-poison");
+}
+#endif
+
 TEST(KernelIrqFdTypes, RoutesAreNotCopyable) {
   static_assert(!std::is_copy_constructible_v<KernelIrqFdRoute>);
   static_assert(std::is_nothrow_destructible_v<KernelIrqFdRoute>);
