@@ -169,6 +169,31 @@ void MeasureExits(FakeKvmIoctl& fake, Vcpu& vcpu) {
   });
 }
 
+// The raw twin of a table push: KVM_SET_GSI_ROUTING of the 40 irqchip pins and kBatchRoutes
+// MSIs (GSIs 24 on), built by hand into `table` (room for 40 + kBatchRoutes entries).
+void PushRawTable(kvm::KvmIoctl& seam, kvm_irq_routing& table, const MsiMessage& msi) {
+  table.nr = 40 + kBatchRoutes;
+  table.flags = 0;
+  kvm_irq_routing_entry* e = table.entries;
+  for (uint32_t pin = 0; pin < 40; ++pin) {
+    e[pin] = kvm_irq_routing_entry{};
+    e[pin].gsi = pin < 16 ? pin : pin - 16;
+    e[pin].type = KVM_IRQ_ROUTING_IRQCHIP;
+    e[pin].u.irqchip.irqchip = pin < 8 ? 0 : pin < 16 ? 1 : 2;
+    e[pin].u.irqchip.pin = pin < 16 ? pin % 8 : pin - 16;
+  }
+  for (uint32_t r = 0; r < kBatchRoutes; ++r) {
+    kvm_irq_routing_entry& m = e[40 + r];
+    m = kvm_irq_routing_entry{};
+    m.gsi = 24 + r;
+    m.type = KVM_IRQ_ROUTING_MSI;
+    m.u.msi.address_lo = msi.address_lo();
+    m.u.msi.address_hi = msi.address_hi();
+    m.u.msi.data = msi.data;
+  }
+  Must(seam.SetGsiRouting(FakeKvmIoctl::kVmFd, table), "KVM_SET_GSI_ROUTING");
+}
+
 std::vector<std::unique_ptr<IrqFdRoute>> EnabledRoutes(IrqFd& irqfd, uint32_t count) {
   std::vector<std::unique_ptr<IrqFdRoute>> routes;
   RouteBatch batch(irqfd);
@@ -208,27 +233,7 @@ void MeasureRoutes(FakeKvmIoctl& fake, IrqFd& irqfd) {
   kvm::KvmIoctl& seam = Seam(fake);
   Measure("route_in_2048_batch.raw", 20, kBatchRoutes, [&] {
     ++vector;
-    table->nr = entries;
-    table->flags = 0;
-    kvm_irq_routing_entry* e = table->entries;
-    for (uint32_t pin = 0; pin < 40; ++pin) {
-      e[pin] = kvm_irq_routing_entry{};
-      e[pin].gsi = pin < 16 ? pin : pin - 16;
-      e[pin].type = KVM_IRQ_ROUTING_IRQCHIP;
-      e[pin].u.irqchip.irqchip = pin < 8 ? 0 : pin < 16 ? 1 : 2;
-      e[pin].u.irqchip.pin = pin < 16 ? pin % 8 : pin - 16;
-    }
-    const MsiMessage msi = Msi(vector);
-    for (uint32_t r = 0; r < kBatchRoutes; ++r) {
-      kvm_irq_routing_entry& m = e[40 + r];
-      m = kvm_irq_routing_entry{};
-      m.gsi = 24 + r;
-      m.type = KVM_IRQ_ROUTING_MSI;
-      m.u.msi.address_lo = msi.address_lo();
-      m.u.msi.address_hi = msi.address_hi();
-      m.u.msi.data = msi.data;
-    }
-    Must(seam.SetGsiRouting(FakeKvmIoctl::kVmFd, *table), "KVM_SET_GSI_ROUTING");
+    PushRawTable(seam, *table, Msi(vector));
   });
 
   // Creating and enabling 2048 routes in one batch (route_programming's work in user space):
@@ -265,27 +270,7 @@ void MeasureRoutes(FakeKvmIoctl& fake, IrqFd& irqfd) {
           if (fd < 0) Fail("eventfd");
           fds.push_back(fd);
         }
-        table->nr = entries;
-        table->flags = 0;
-        kvm_irq_routing_entry* e = table->entries;
-        for (uint32_t pin = 0; pin < 40; ++pin) {
-          e[pin] = kvm_irq_routing_entry{};
-          e[pin].gsi = pin < 16 ? pin : pin - 16;
-          e[pin].type = KVM_IRQ_ROUTING_IRQCHIP;
-          e[pin].u.irqchip.irqchip = pin < 8 ? 0 : pin < 16 ? 1 : 2;
-          e[pin].u.irqchip.pin = pin < 16 ? pin % 8 : pin - 16;
-        }
-        const MsiMessage msi = Msi(0x60);
-        for (uint32_t r = 0; r < kBatchRoutes; ++r) {
-          kvm_irq_routing_entry& m = e[40 + r];
-          m = kvm_irq_routing_entry{};
-          m.gsi = 24 + r;
-          m.type = KVM_IRQ_ROUTING_MSI;
-          m.u.msi.address_lo = msi.address_lo();
-          m.u.msi.address_hi = msi.address_hi();
-          m.u.msi.data = msi.data;
-        }
-        Must(seam.SetGsiRouting(FakeKvmIoctl::kVmFd, *table), "KVM_SET_GSI_ROUTING");
+        PushRawTable(seam, *table, Msi(0x60));
         for (uint32_t r = 0; r < kBatchRoutes; ++r) {
           kvm_irqfd assign{};
           assign.fd = static_cast<uint32_t>(fds[r]);
