@@ -22,7 +22,7 @@
 namespace virt {
 namespace {
 
-// One block holds this many route objects (about 7 KiB).
+// One block holds this many route objects (4 KiB of 64-byte routes).
 constexpr size_t kRoutesPerBlock = 64;
 // Each piece is a whole number of the route's alignment, so every piece in a block is aligned.
 constexpr size_t kRoutePiece =

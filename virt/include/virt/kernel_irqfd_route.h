@@ -55,8 +55,8 @@ class KernelIrqFdRoute final : public IrqFdRoute {
   // The resample event's fd, creating the event on first use.
   Result<int> ResampleFd();
 
-  // 64 bytes in all, one cache line: 2048 routes fill 32 pages of the core's blocks, each page
-  // a fault the first time a fresh partition's routes touch it.
+  // 64 bytes in all, one cache line: making routes by the thousand costs mostly the memory each
+  // one touches right after its eventfd's system call (docs/performance.md, route programming).
   std::shared_ptr<KernelIrqFdCore> core_;
   const Gsi gsi_;
   // Set once by Release or destruction. Only a fast path for calls made after Release returned:
