@@ -7,9 +7,9 @@
 namespace virt {
 
 // For a lock taken once or twice per route change while other threads rarely contend (the
-// kernel irqfd core's table lock, held across its ioctls). No spinning: a thread that finds the
-// lock held sleeps in std::atomic::wait (a futex on Linux) until the holder's unlock wakes one
-// waiter. The three states are Drepper's ("Futexes Are Tricky", mutex 2): free, held, held with
+// kernel irqfd core's table lock, held across its ioctls). No spin loop of its own: a thread
+// that finds the lock held waits in std::atomic::wait (libstdc++: a brief spin, then a futex on
+// Linux) until the holder's unlock wakes one waiter. The three states are Drepper's ("Futexes Are Tricky", mutex 2): free, held, held with
 // possible sleepers; only an unlock of the last state pays for a wake. std::mutex costs a call
 // into pthread_mutex_lock and _unlock (about 55 instructions a pair); this is about 6 inline.
 // Meets Lockable (std::lock_guard, std::unique_lock, std::scoped_lock); not recursive.
