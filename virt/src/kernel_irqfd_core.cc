@@ -35,12 +35,12 @@ static_assert(alignof(KernelIrqFdRoute) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__,
 
 KernelIrqFdCore::KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis,
                                  KernelIrqFd::Options options)
-    : ops_(std::move(ops)),
-      options_(options),
-      gsis_(std::move(gsis)),
+    : gsis_(std::move(gsis)),
+      slots_(gsis_.capacity()),
       table_(gsis_.capacity(),
              [this](std::span<const RoutingEntry> entries) { return ops_->PushTable(entries); }),
-      slots_(gsis_.capacity()) {
+      ops_(std::move(ops)),
+      options_(options) {
   // A batch enabling every route never reallocates.
   arm_pending_.reserve(gsis_.capacity());
   arming_.reserve(gsis_.capacity());

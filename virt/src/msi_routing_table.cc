@@ -7,7 +7,7 @@
 namespace virt {
 
 MsiRoutingTable::MsiRoutingTable(uint32_t capacity, PushFn push)
-    : push_(std::move(push)), index_(capacity, -1), committed_index_(capacity, -1) {
+    : index_(capacity, -1), committed_index_(capacity, -1), push_(std::move(push)) {
   // Room for a full table up front (address space only until used), so programming many routes
   // and the first pushes never reallocate.
   entries_.reserve(capacity);

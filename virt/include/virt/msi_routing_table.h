@@ -66,13 +66,14 @@ class MsiRoutingTable {
   Error OutsideCapacity(Gsi gsi) const;
   void Append(Gsi gsi, const MsiMessage& msi);
 
-  PushFn push_;
+  // What Set touches first (one cache line); the push function, used once a push, last.
   std::vector<RoutingEntry> entries_;    // dense, current
   std::vector<int32_t> index_;           // gsi -> position in entries_, -1 when absent
-  std::vector<RoutingEntry> committed_;  // dense, as last pushed
-  std::vector<int32_t> committed_index_;
   bool dirty_ = false;
   uint64_t push_count_ = 0;
+  std::vector<RoutingEntry> committed_;  // dense, as last pushed
+  std::vector<int32_t> committed_index_;
+  PushFn push_;
 };
 
 }  // namespace virt
