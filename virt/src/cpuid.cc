@@ -2,6 +2,7 @@
 #include "virt/cpuid.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <cstdio>
@@ -50,7 +51,33 @@ std::optional<CpuidFeature> FindCpuidFeature(std::string_view name) {
 static_assert(std::has_unique_object_representations_v<CpuidEntry>,
               "Cpuid::operator== compares entries bytewise");
 
+namespace {
+std::atomic<uint64_t> g_next_version{1};
+}  // namespace
+
+void Cpuid::Changed() { version_ = g_next_version.fetch_add(1, std::memory_order_relaxed); }
+
+Cpuid::Cpuid(Cpuid&& other) noexcept
+    : entries_(std::move(other.entries_)), version_(std::exchange(other.version_, 0)) {
+  other.entries_.clear();
+}
+
+Cpuid& Cpuid::operator=(const Cpuid& other) {
+  if (version_ == 0 || version_ != other.version_) entries_ = other.entries_;
+  version_ = other.version_;
+  return *this;
+}
+
+Cpuid& Cpuid::operator=(Cpuid&& other) noexcept {
+  if (this == &other) return *this;
+  entries_ = std::move(other.entries_);
+  other.entries_.clear();
+  version_ = std::exchange(other.version_, 0);
+  return *this;
+}
+
 bool Cpuid::operator==(const Cpuid& other) const {
+  if (version_ != 0 && version_ == other.version_) return true;
   return entries_.size() == other.entries_.size() &&
          (entries_.empty() || std::memcmp(entries_.data(), other.entries_.data(),
                                           entries_.size() * sizeof(CpuidEntry)) == 0);
@@ -68,6 +95,7 @@ Cpuid::Cpuid(std::span<const CpuidEntry> entries) {
   for (size_t i = 1; i < entries.size() && ascending; ++i) {
     ascending = key(entries[i - 1]) < key(entries[i]);
   }
+  Changed();
   if (ascending) {
     entries_.assign(entries.begin(), entries.end());
     return;
@@ -104,8 +132,13 @@ const CpuidEntry* Cpuid::Find(uint32_t function, uint32_t index) const {
   return any_index;
 }
 
-CpuidEntry* Cpuid::Find(uint32_t function, uint32_t index) {
+CpuidEntry* Cpuid::FindForChange(uint32_t function, uint32_t index) {
   return const_cast<CpuidEntry*>(std::as_const(*this).Find(function, index));
+}
+
+CpuidEntry* Cpuid::Find(uint32_t function, uint32_t index) {
+  version_ = 0;  // the caller may change the entry through the pointer
+  return FindForChange(function, index);
 }
 
 void Cpuid::Set(const CpuidEntry& entry) {
@@ -117,6 +150,7 @@ void Cpuid::Set(const CpuidEntry& entry) {
   } else {
     entries_.push_back(entry);
   }
+  Changed();
 }
 
 bool Cpuid::Remove(uint32_t function, uint32_t index) {
@@ -124,6 +158,7 @@ bool Cpuid::Remove(uint32_t function, uint32_t index) {
                          [&](const CpuidEntry& e) { return SameSlot(e, function, index); });
   if (it == entries_.end()) return false;
   entries_.erase(it);
+  Changed();
   return true;
 }
 
@@ -133,7 +168,7 @@ bool Cpuid::Has(const CpuidFeature& feature) const {
 }
 
 Status Cpuid::SetFeature(const CpuidFeature& feature, bool on) {
-  CpuidEntry* e = Find(feature.function, feature.index);
+  CpuidEntry* e = FindForChange(feature.function, feature.index);
   if (e == nullptr) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "no CPUID leaf 0x%x.%u for feature %s", feature.function,
@@ -143,6 +178,7 @@ Status Cpuid::SetFeature(const CpuidFeature& feature, bool on) {
   uint32_t& r = Reg(*e, feature.reg);
   const uint32_t mask = 1u << feature.bit;
   r = on ? (r | mask) : (r & ~mask);
+  Changed();
   return Ok();
 }
 
@@ -151,6 +187,7 @@ void Cpuid::SetApicId(uint32_t apic_id) {
     if (e.function == 1) e.ebx = (e.ebx & 0x00FFFFFFu) | ((apic_id & 0xFFu) << 24);
     if (e.function == 0xB || e.function == 0x1F) e.edx = apic_id;
   }
+  Changed();
 }
 
 Status Cpuid::SetTopology(uint32_t apic_id, uint32_t vcpu_count) {
@@ -166,11 +203,12 @@ Status Cpuid::SetTopology(uint32_t apic_id, uint32_t vcpu_count) {
                        "APIC ID " + std::to_string(apic_id) + " does not fit " +
                            std::to_string(vcpu_count) + " vCPUs");
   }
-  if (CpuidEntry* leaf1 = Find(1)) {
+  Changed();  // whatever follows changes, nothing above did
+  if (CpuidEntry* leaf1 = FindForChange(1, 0)) {
     leaf1->ebx = (leaf1->ebx & 0x0000FFFFu) | (std::min(ids, 255u) << 16) | ((apic_id & 0xFFu) << 24);
     leaf1->edx = vcpu_count > 1 ? (leaf1->edx | (1u << 28)) : (leaf1->edx & ~(1u << 28));
   }
-  const CpuidEntry* leaf0 = Find(0);
+  const CpuidEntry* leaf0 = std::as_const(*this).Find(0);
   const uint32_t max_leaf = leaf0 != nullptr ? leaf0->eax : 0;
   auto levels = [&](uint32_t function) {
     std::erase_if(entries_, [function](const CpuidEntry& e) { return e.function == function; });
@@ -181,7 +219,7 @@ Status Cpuid::SetTopology(uint32_t apic_id, uint32_t vcpu_count) {
     entries_.push_back({function, 2, kCpuidIndexSignificant, 0, 0, 2, apic_id});
   };
   if (max_leaf >= 0xB) levels(0xB);
-  if (max_leaf >= 0x1F && Find(0x1F) != nullptr) levels(0x1F);
+  if (max_leaf >= 0x1F && std::as_const(*this).Find(0x1F) != nullptr) levels(0x1F);
   return Ok();
 }
 

@@ -70,6 +70,12 @@ class Cpuid {
   Cpuid() = default;
   // Later duplicates of a (function, index) pair replace earlier ones.
   explicit Cpuid(std::span<const CpuidEntry> entries);
+  // Copies are independent tables. Assigning a copy of the same, unchanged table copies
+  // nothing (see version_); a moved-from table is empty.
+  Cpuid(const Cpuid&) = default;
+  Cpuid(Cpuid&& other) noexcept;
+  Cpuid& operator=(const Cpuid& other);
+  Cpuid& operator=(Cpuid&& other) noexcept;
 
   std::span<const CpuidEntry> entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
@@ -79,6 +85,8 @@ class Cpuid {
   // entry of `function` without kCpuidIndexSignificant. nullptr when there is none (the
   // hypervisor then answers with zeros or its own fallback).
   const CpuidEntry* Find(uint32_t function, uint32_t index = 0) const;
+  // The mutable pointer stays valid until the table next changes; writes through it change
+  // this table only, not copies made before or after.
   CpuidEntry* Find(uint32_t function, uint32_t index = 0);
 
   // Adds `entry`, or replaces the one with the same function and index.
@@ -109,11 +117,23 @@ class Cpuid {
   // power of two; nothing changes on error.
   Status SetTopology(uint32_t apic_id, uint32_t vcpu_count);
 
-  // Same entries in the same order (one memcmp: CpuidEntry is seven 32-bit fields, no padding).
+  // Same entries in the same order (one memcmp: CpuidEntry is seven 32-bit fields, no padding;
+  // nothing to compare for two copies of one unchanged table).
   bool operator==(const Cpuid& other) const;
 
  private:
+  // Finds without forgetting version_ (for this class's own changes, which draw a new one).
+  CpuidEntry* FindForChange(uint32_t function, uint32_t index);
+  // The entries changed: a version no other table has had.
+  void Changed();
+
   std::vector<CpuidEntry> entries_;
+  // Which contents entries_ holds: drawn process-wide unique whenever this class builds or
+  // changes the entries, carried along by copies; 0 (unknown) after the mutable Find, whose
+  // pointer can change entries unseen. Two tables with the same non-zero version hold the same
+  // entries, so == and the copy-assignment of an unchanged copy skip their work (a vCPU state
+  // save and restore compares and copies the same table every time).
+  uint64_t version_ = 0;
 };
 
 }  // namespace virt
