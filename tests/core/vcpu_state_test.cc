@@ -312,6 +312,24 @@ TEST(PartwiseVcpuStateTest, SaveStateIntoResetsThePartsNotAskedForAndEmptiesOnFa
   EXPECT_EQ(into.parts().size(), 4u);
 }
 
+TEST(PartwiseVcpuStateTest, AValueThatNamesNoPartIsRefusedNotIgnored) {
+  FakeParts f;
+  f.now = Wanted();
+  for (uint16_t value : {0, 12, 31, 32, 200, 0xFFFF}) {
+    SCOPED_TRACE(value);
+    const VcpuStatePart odd[] = {VcpuStatePart::kTsc, static_cast<VcpuStatePart>(value)};
+    VcpuState into = Wanted();
+    const VcpuState before = into;
+    f.log.clear();
+    auto refused = f.SaveStateInto(into, odd);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+    EXPECT_THAT(refused.error().Message(), HasSubstr("cannot save part unknown"));
+    EXPECT_EQ(into, before);
+    EXPECT_TRUE(f.log.empty());
+  }
+}
+
 // A VcpuStateControl that implements only SaveState: the interface's SaveStateInto.
 class SaveOnly final : public VcpuStateControl {
  public:

@@ -219,23 +219,6 @@ const char* ToString(VcpuStatePart part) {
   return "unknown";
 }
 
-bool VcpuState::Has(VcpuStatePart part) const {
-  switch (part) {
-    case VcpuStatePart::kCpuid: return cpuid.has_value();
-    case VcpuStatePart::kMsrs: return msrs.has_value();
-    case VcpuStatePart::kSpecialRegisters: return special_registers.has_value();
-    case VcpuStatePart::kRegisters: return registers.has_value();
-    case VcpuStatePart::kXcrs: return xcrs.has_value();
-    case VcpuStatePart::kXsave: return xsave.has_value();
-    case VcpuStatePart::kDebugRegisters: return debug_registers.has_value();
-    case VcpuStatePart::kMpState: return mp_state.has_value();
-    case VcpuStatePart::kLapic: return lapic.has_value();
-    case VcpuStatePart::kEvents: return events.has_value();
-    case VcpuStatePart::kTsc: return tsc.has_value();
-  }
-  return false;
-}
-
 void VcpuState::Reset(VcpuStatePart part) {
   switch (part) {
     case VcpuStatePart::kCpuid: cpuid.reset(); return;

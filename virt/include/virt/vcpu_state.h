@@ -114,7 +114,22 @@ struct VcpuState {
   std::optional<VcpuEvents> events;
   std::optional<uint64_t> tsc;
 
-  bool Has(VcpuStatePart part) const;
+  bool Has(VcpuStatePart part) const {  // inline: a restore asks it of every part
+    switch (part) {
+      case VcpuStatePart::kCpuid: return cpuid.has_value();
+      case VcpuStatePart::kMsrs: return msrs.has_value();
+      case VcpuStatePart::kSpecialRegisters: return special_registers.has_value();
+      case VcpuStatePart::kRegisters: return registers.has_value();
+      case VcpuStatePart::kXcrs: return xcrs.has_value();
+      case VcpuStatePart::kXsave: return xsave.has_value();
+      case VcpuStatePart::kDebugRegisters: return debug_registers.has_value();
+      case VcpuStatePart::kMpState: return mp_state.has_value();
+      case VcpuStatePart::kLapic: return lapic.has_value();
+      case VcpuStatePart::kEvents: return events.has_value();
+      case VcpuStatePart::kTsc: return tsc.has_value();
+    }
+    return false;
+  }
   // Drops `part` (its optional becomes empty).
   void Reset(VcpuStatePart part);
   // The parts present, in kVcpuRestoreOrder.

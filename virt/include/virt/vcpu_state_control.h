@@ -1,6 +1,7 @@
 // VcpuStateControl: the optional capability of saving and restoring a whole vCPU (Vcpu::state()).
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <string_view>
 
@@ -70,6 +71,12 @@ class PartwiseVcpuState : public VcpuStateControl {
   virtual Status SavePart(VcpuStatePart part, VcpuState& into) = 0;
   // Loads `part` from `from` (where it is present). Only called for supported parts.
   virtual Status LoadPart(VcpuStatePart part, const VcpuState& from) = 0;
+  // Saves / loads `parts` (supported ones, in restore order) one after another and stops at the
+  // first that fails, with `failed` set to its index. The defaults call SavePart / LoadPart for
+  // each; a backend may override them to make its calls without one virtual call per part.
+  virtual Status SaveParts(std::span<const VcpuStatePart> parts, VcpuState& into, size_t& failed);
+  virtual Status LoadParts(std::span<const VcpuStatePart> parts, const VcpuState& from,
+                           size_t& failed);
 
  private:
   Status RestoreRollingBack(const VcpuState& state, std::span<const VcpuStatePart> parts);
