@@ -127,6 +127,9 @@ VcpuStateBuffers::VcpuStateBuffers(const VcpuStateLayout& layout)
   kvm_->cpuid.resize(cpuid_words);
   kvm_->cpuid_now.resize(cpuid_words);
   kvm_->msrs = MsrBuffer(layout.msrs.size());
+  // The indices once: KVM_GET_MSRS writes back only the values, KVM_SET_MSRS reads the same.
+  MsrHeader(kvm_->msrs)->n = static_cast<uint32_t>(layout.msrs.size());
+  for (size_t i = 0; i < layout.msrs.size(); ++i) MsrEntries(kvm_->msrs)[i].index = layout.msrs[i];
   kvm_->xsave.resize((layout.xsave2_size ? layout.xsave2_size : sizeof(XsaveArea)) / 4);
 }
 
@@ -136,8 +139,6 @@ Expected<void> VcpuStateBuffers::Save(int fd) {
   Kvm& k = *kvm_;
   reinterpret_cast<Header8*>(k.cpuid.data())->n = kCpuidEntries;
   if (Ioctl(fd, kGetCpuid2, k.cpuid.data()) < 0) return Failed("KVM_GET_CPUID2");
-  MsrHeader(k.msrs)->n = static_cast<uint32_t>(layout_.msrs.size());
-  for (size_t i = 0; i < layout_.msrs.size(); ++i) MsrEntries(k.msrs)[i].index = layout_.msrs[i];
   if (!layout_.msrs.empty() &&
       Ioctl(fd, kGetMsrs, k.msrs.data()) != static_cast<int>(layout_.msrs.size())) {
     return Failed("KVM_GET_MSRS");

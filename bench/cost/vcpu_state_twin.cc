@@ -52,7 +52,12 @@ struct VcpuStateTwin::Buffers {
 };
 
 VcpuStateTwin::VcpuStateTwin(kvm::KvmIoctl& seam, int vcpu_fd, std::vector<uint32_t> msrs)
-    : seam_(seam), fd_(vcpu_fd), msrs_(std::move(msrs)), b_(std::make_unique<Buffers>(msrs_.size())) {}
+    : seam_(seam), fd_(vcpu_fd), msrs_(std::move(msrs)), b_(std::make_unique<Buffers>(msrs_.size())) {
+  // The indices once: KVM_GET_MSRS writes back only the values, KVM_SET_MSRS reads the same.
+  kvm_msrs* k = b_->msrs();
+  k->nmsrs = static_cast<uint32_t>(msrs_.size());
+  for (size_t i = 0; i < msrs_.size(); ++i) k->entries[i] = {msrs_[i], 0, 0};
+}
 
 VcpuStateTwin::~VcpuStateTwin() = default;
 
@@ -61,8 +66,6 @@ void VcpuStateTwin::SaveRestore() {
   b.cpuid()->nent = kCpuidCapacity;
   Check(seam_.GetCpuid2(fd_, b.cpuid()), "KVM_GET_CPUID2");
   kvm_msrs* msrs = b.msrs();
-  msrs->nmsrs = static_cast<uint32_t>(msrs_.size());
-  for (size_t i = 0; i < msrs_.size(); ++i) msrs->entries[i] = {msrs_[i], 0, 0};
   CheckCount(seam_.GetMsrs(fd_, msrs), msrs_.size(), "KVM_GET_MSRS");
   Check(seam_.GetSregs(fd_, &b.sregs), "KVM_GET_SREGS");
   Check(seam_.GetRegs(fd_, &b.regs), "KVM_GET_REGS");
