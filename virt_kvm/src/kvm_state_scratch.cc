@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <emmintrin.h>
 #include <type_traits>
 #include <new>
 
@@ -52,9 +53,14 @@ void CopyMsrsFromKvm(const kvm_msrs& k, size_t n, MsrEntry* out) {
 }
 
 void CopyMsrsToKvm(std::span<const MsrEntry> msrs, kvm_msrs* k) {
-  if (msrs.empty()) return;
-  std::memcpy(k->entries, msrs.data(), msrs.size() * sizeof(MsrEntry));
-  for (size_t i = 0; i < msrs.size(); ++i) k->entries[i].reserved = 0;
+  // Each entry is 16 bytes in both layouts: copied as one vector with `reserved` (MsrEntry's
+  // padding) masked to zero, about half the instructions of a memcpy and a zeroing pass.
+  const __m128i keep = _mm_set_epi32(-1, -1, 0, -1);  // index, reserved, data (low, high)
+  kvm_msr_entry* out = k->entries;
+  for (const MsrEntry& m : msrs) {
+    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&m));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out++), _mm_and_si128(e, keep));
+  }
 }
 
 kvm_msrs* KvmMsrScratch::Get(size_t n) {

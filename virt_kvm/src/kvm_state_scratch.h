@@ -5,11 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <mutex>  // std::lock_guard
 #include <span>
 #include <vector>
 
 #include "kvm_cpuid.h"
+#include "light_mutex.h"
 #include "virt/cpuid.h"
 #include "virt/kvm/kvm_ioctl.h"
 #include "virt/registers.h"
@@ -34,13 +35,13 @@ class KvmCpuidScratch {
     friend class KvmCpuidScratch;
     explicit Lease(KvmCpuidScratch& s);
     KvmCpuidScratch& scratch_;
-    std::lock_guard<std::mutex> lock_;
+    std::lock_guard<LightMutex> lock_;
   };
   KvmCpuidScratch();
   Lease Acquire() { return Lease(*this); }
 
  private:
-  std::mutex mu_;
+  LightMutex mu_;  // uncontended on the state path: a few inline instructions
   std::unique_ptr<kvm_cpuid2, void (*)(kvm_cpuid2*)> buffer_;
   std::vector<kvm_cpuid_entry2> converted_from_;  // the KVM entries `converted_` came from
   Cpuid converted_;

@@ -1,6 +1,9 @@
 // KvmVcpu register access: portable register sets <-> kvm_regs / kvm_sregs / kvm_fpu / kvm_msrs.
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kvm_vcpu.h"
@@ -8,26 +11,72 @@
 namespace virt::kvm {
 namespace {
 
-SegmentRegister FromKvm(const kvm_segment& s) {
-  return SegmentRegister{s.base, s.limit, s.selector, s.type, s.present, s.dpl,
-                         s.db,   s.s,     s.l,        s.g,    s.avl,     s.unusable != 0};
+// Registers, SegmentRegister, TableRegister and SpecialRegisters have the layouts of kvm_regs,
+// kvm_segment, kvm_dtable and kvm_sregs (without its interrupt bitmap), so each conversion is
+// one copy plus fix-ups: `unusable` is a bool here and a __u8 there, and KVM's padding fields
+// are written as zeros.
+#define VIRT_SAME_FIELD(ours, kvms, field) \
+  static_assert(offsetof(ours, field) == offsetof(kvms, field) && \
+                sizeof(ours::field) == sizeof(kvms::field))
+static_assert(sizeof(Registers) == sizeof(kvm_regs) && std::is_trivially_copyable_v<Registers>);
+VIRT_SAME_FIELD(Registers, kvm_regs, rax);
+VIRT_SAME_FIELD(Registers, kvm_regs, rbp);
+VIRT_SAME_FIELD(Registers, kvm_regs, r8);
+VIRT_SAME_FIELD(Registers, kvm_regs, r15);
+VIRT_SAME_FIELD(Registers, kvm_regs, rip);
+VIRT_SAME_FIELD(Registers, kvm_regs, rflags);
+static_assert(sizeof(SegmentRegister) == sizeof(kvm_segment));
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, base);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, limit);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, selector);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, type);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, present);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, dpl);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, db);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, s);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, l);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, g);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, avl);
+VIRT_SAME_FIELD(SegmentRegister, kvm_segment, unusable);
+static_assert(sizeof(TableRegister) == sizeof(kvm_dtable));
+VIRT_SAME_FIELD(TableRegister, kvm_dtable, base);
+VIRT_SAME_FIELD(TableRegister, kvm_dtable, limit);
+static_assert(offsetof(kvm_sregs, interrupt_bitmap) == sizeof(SpecialRegisters) &&
+              std::is_trivially_copyable_v<SpecialRegisters>);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, cs);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, ldt);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, gdt);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, idt);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, cr0);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, cr8);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, efer);
+VIRT_SAME_FIELD(SpecialRegisters, kvm_sregs, apic_base);
+#undef VIRT_SAME_FIELD
+
+// The segments in both structs, for the per-segment fix-ups.
+template <typename S, typename K>
+void ForEachSegment(S& ours, K& kvm, auto f) {
+  f(ours.cs, kvm.cs), f(ours.ds, kvm.ds), f(ours.es, kvm.es), f(ours.fs, kvm.fs);
+  f(ours.gs, kvm.gs), f(ours.ss, kvm.ss), f(ours.tr, kvm.tr), f(ours.ldt, kvm.ldt);
 }
 
-kvm_segment ToKvm(const SegmentRegister& s) {
-  kvm_segment k{};
-  k.base = s.base;
-  k.limit = s.limit;
-  k.selector = s.selector;
-  k.type = s.type;
-  k.present = s.present;
-  k.dpl = s.dpl;
-  k.db = s.db;
-  k.s = s.s;
-  k.l = s.l;
-  k.g = s.g;
-  k.avl = s.avl;
-  k.unusable = s.unusable ? 1 : 0;
-  return k;
+void FromKvm(const kvm_sregs& k, SpecialRegisters& r) {
+  std::memcpy(static_cast<void*>(&r), &k, sizeof r);
+  // KVM's __u8 may hold any non-zero value; the bool gets exactly true or false.
+  ForEachSegment(r, k, [](SegmentRegister& o, const kvm_segment& s) { o.unusable = s.unusable != 0; });
+}
+
+void ToKvm(const SpecialRegisters& r, kvm_sregs& k) {
+  std::memcpy(static_cast<void*>(&k), &r, sizeof r);
+  // interrupt_bitmap stays zero: with the in-kernel LAPIC KVM ignores it, and without one a
+  // VMM injects through its own interrupt controller, not through this call.
+  std::memset(k.interrupt_bitmap, 0, sizeof k.interrupt_bitmap);
+  ForEachSegment(r, k, [](const SegmentRegister& o, kvm_segment& s) {
+    s.unusable = o.unusable ? 1 : 0;
+    s.padding = 0;
+  });
+  std::memset(k.gdt.padding, 0, sizeof k.gdt.padding);
+  std::memset(k.idt.padding, 0, sizeof k.idt.padding);
 }
 
 Error RefusedMsr(const char* op, uint32_t index) {
@@ -38,48 +87,41 @@ Error RefusedMsr(const char* op, uint32_t index) {
 
 }  // namespace
 
-Result<Registers> KvmVcpu::GetRegisters() {
+Status KvmVcpu::ReadRegisters(Registers& out) {
   kvm_regs k{};
-  if (Status s = ioctl_->GetRegs(fd_.get(), &k); !s) return s.error();
-  return Registers{k.rax, k.rbx, k.rcx, k.rdx, k.rsi, k.rdi, k.rsp, k.rbp, k.r8,
-                   k.r9,  k.r10, k.r11, k.r12, k.r13, k.r14, k.r15, k.rip, k.rflags};
+  if (Status s = ioctl_->GetRegs(fd_.get(), &k); !s) return s;
+  std::memcpy(static_cast<void*>(&out), &k, sizeof out);
+  return Ok();
+}
+
+Status KvmVcpu::ReadSpecialRegisters(SpecialRegisters& out) {
+  kvm_sregs k{};
+  if (Status s = ioctl_->GetSregs(fd_.get(), &k); !s) return s;
+  FromKvm(k, out);
+  return Ok();
+}
+
+Result<Registers> KvmVcpu::GetRegisters() {
+  Registers r;
+  if (Status s = ReadRegisters(r); !s) return s.error();
+  return r;
 }
 
 Status KvmVcpu::SetRegisters(const Registers& r) {
-  kvm_regs k{};
-  k.rax = r.rax, k.rbx = r.rbx, k.rcx = r.rcx, k.rdx = r.rdx;
-  k.rsi = r.rsi, k.rdi = r.rdi, k.rsp = r.rsp, k.rbp = r.rbp;
-  k.r8 = r.r8, k.r9 = r.r9, k.r10 = r.r10, k.r11 = r.r11;
-  k.r12 = r.r12, k.r13 = r.r13, k.r14 = r.r14, k.r15 = r.r15;
-  k.rip = r.rip, k.rflags = r.rflags;
+  kvm_regs k;
+  std::memcpy(&k, &r, sizeof k);
   return ioctl_->SetRegs(fd_.get(), k);
 }
 
 Result<SpecialRegisters> KvmVcpu::GetSpecialRegisters() {
-  kvm_sregs k{};
-  if (Status s = ioctl_->GetSregs(fd_.get(), &k); !s) return s.error();
   SpecialRegisters r;
-  r.cs = FromKvm(k.cs), r.ds = FromKvm(k.ds), r.es = FromKvm(k.es), r.fs = FromKvm(k.fs);
-  r.gs = FromKvm(k.gs), r.ss = FromKvm(k.ss), r.tr = FromKvm(k.tr), r.ldt = FromKvm(k.ldt);
-  r.gdt = {k.gdt.base, k.gdt.limit};
-  r.idt = {k.idt.base, k.idt.limit};
-  r.cr0 = k.cr0, r.cr2 = k.cr2, r.cr3 = k.cr3, r.cr4 = k.cr4, r.cr8 = k.cr8;
-  r.efer = k.efer;
-  r.apic_base = k.apic_base;
+  if (Status s = ReadSpecialRegisters(r); !s) return s.error();
   return r;
 }
 
 Status KvmVcpu::SetSpecialRegisters(const SpecialRegisters& r) {
-  // interrupt_bitmap stays zero: with the in-kernel LAPIC KVM ignores it, and without one a
-  // VMM injects through its own interrupt controller, not through this call.
-  kvm_sregs k{};
-  k.cs = ToKvm(r.cs), k.ds = ToKvm(r.ds), k.es = ToKvm(r.es), k.fs = ToKvm(r.fs);
-  k.gs = ToKvm(r.gs), k.ss = ToKvm(r.ss), k.tr = ToKvm(r.tr), k.ldt = ToKvm(r.ldt);
-  k.gdt.base = r.gdt.base, k.gdt.limit = r.gdt.limit;
-  k.idt.base = r.idt.base, k.idt.limit = r.idt.limit;
-  k.cr0 = r.cr0, k.cr2 = r.cr2, k.cr3 = r.cr3, k.cr4 = r.cr4, k.cr8 = r.cr8;
-  k.efer = r.efer;
-  k.apic_base = r.apic_base;
+  kvm_sregs k;
+  ToKvm(r, k);
   return ioctl_->SetSregs(fd_.get(), k);
 }
 

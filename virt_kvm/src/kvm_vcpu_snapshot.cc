@@ -1,6 +1,7 @@
 // KvmVcpu state parts: each VcpuStatePart to and from its KVM ioctl (PartwiseVcpuState does
 // the order, refusals and rollback).
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -53,7 +54,7 @@ VcpuEvents FromKvm(const kvm_vcpu_events& k) {
   return e;
 }
 
-Result<kvm_vcpu_events> ToKvm(const VcpuEvents& e) {
+Status ToKvm(const VcpuEvents& e, kvm_vcpu_events& k) {
   // Payloads and pending triple faults need KVM capabilities the partition does not enable
   // (KVM_CAP_EXCEPTION_PAYLOAD, KVM_CAP_X86_TRIPLE_FAULT_EVENT); a state holding them would
   // lose them here, so it is refused.
@@ -61,7 +62,7 @@ Result<kvm_vcpu_events> ToKvm(const VcpuEvents& e) {
     return Error::Make(ErrorCode::kUnavailable, "KVM_SET_VCPU_EVENTS",
                        "exception payloads and pending triple faults are not enabled");
   }
-  kvm_vcpu_events k{};
+  k = {};
   k.exception.injected = e.exception.injected;
   k.exception.pending = e.exception.pending;
   k.exception.nr = e.exception.vector;
@@ -81,14 +82,32 @@ Result<kvm_vcpu_events> ToKvm(const VcpuEvents& e) {
   k.sipi_vector = e.sipi_vector;
   k.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
             KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
-  return k;
+  return Ok();
 }
 
-// The vector a part is saved into: the one already there (its storage reused) or a new one.
-// A failed save leaves it half written; PartwiseVcpuState then empties the whole state.
+// The value a part is saved into: the one already there (a vector's storage reused) or a new
+// one. A failed save leaves it half written; PartwiseVcpuState then empties the whole state.
 template <typename T>
-std::vector<T>& Reused(std::optional<std::vector<T>>& part) {
+T& Reused(std::optional<T>& part) {
   return part ? *part : part.emplace();
+}
+
+// A one-MSR kvm_msrs for the TSC part: the 8-byte header (nmsrs = 1), then the entry's index
+// word and its value.
+class TscMsr {
+ public:
+  explicit TscMsr(uint64_t value = 0) : words_{1, kTscMsr, value} {}
+  kvm_msrs* msrs() { return reinterpret_cast<kvm_msrs*>(words_); }
+  uint64_t value() const { return words_[2]; }
+
+ private:
+  static_assert(sizeof(kvm_msrs) == 8 && sizeof(kvm_msr_entry) == 16 &&
+                offsetof(kvm_msr_entry, data) == 8);
+  uint64_t words_[3];  // nmsrs | pad << 32, index | reserved << 32, data (little-endian)
+};
+
+[[gnu::cold]] Error TscRefused(const char* op) {
+  return Error::Make(ErrorCode::kInvalidArgument, op, "MSR 0x10 refused");
 }
 
 Error Invalid(const char* op, std::string detail) {
@@ -105,14 +124,19 @@ std::span<const VcpuStatePart> KvmVcpu::supported_parts() const {
 Status KvmVcpu::SaveMsrs(VcpuState& into) {
   // KVM_GET_MSRS stops at the first MSR this vCPU refuses (a feature MSR of a feature it does
   // not have); that one leaves the vCPU's list for good and the call is made again.
+  // The request keeps its indices from one save to the next (KVM writes back only the values).
   for (;;) {
-    kvm_msrs* k = msr_scratch_.Get(msrs_.size());
-    for (size_t i = 0; i < msrs_.size(); ++i) k->entries[i] = {msrs_[i], 0, 0};
+    kvm_msrs* k = msr_request_.Get(msrs_.size());
+    if (!msr_request_filled_) {
+      for (size_t i = 0; i < msrs_.size(); ++i) k->entries[i] = {msrs_[i], 0, 0};
+      msr_request_filled_ = true;
+    }
     auto done = msrs_.empty() ? Result<int>(0) : ioctl_->GetMsrs(fd_.get(), k);
     if (!done) return done.error();
     const auto n = static_cast<size_t>(*done);
     if (n < msrs_.size()) {
       msrs_.erase(msrs_.begin() + static_cast<std::ptrdiff_t>(n));
+      msr_request_filled_ = false;
       continue;
     }
     std::vector<MsrEntry>& out = Reused(into.msrs);
@@ -148,7 +172,7 @@ Status KvmVcpu::LoadXsave(const std::vector<uint8_t>& bytes) {
   return ioctl_->SetXsave(fd_.get(), *reinterpret_cast<const kvm_xsave*>(aligned.data()));
 }
 
-Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
+inline Status KvmVcpu::SaveOne(VcpuStatePart part, VcpuState& into) {
   switch (part) {
     case VcpuStatePart::kCpuid: {
       KvmCpuidScratch::Lease lease = cpuid_scratch_.Acquire();
@@ -158,20 +182,13 @@ Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
     }
     case VcpuStatePart::kMsrs:
       return SaveMsrs(into);
-    case VcpuStatePart::kSpecialRegisters: {
-      auto s = GetSpecialRegisters();
-      if (!s) return s.error();
-      into.special_registers = *s;
-      return Ok();
-    }
-    case VcpuStatePart::kRegisters: {
-      auto r = GetRegisters();
-      if (!r) return r.error();
-      into.registers = *r;
-      return Ok();
-    }
+    case VcpuStatePart::kSpecialRegisters:
+      return ReadSpecialRegisters(Reused(into.special_registers));
+    case VcpuStatePart::kRegisters:
+      return ReadRegisters(Reused(into.registers));
     case VcpuStatePart::kXcrs: {
-      kvm_xcrs k{};
+      kvm_xcrs k;  // KVM writes all of it; the count is zeroed for a seam that writes nothing
+      k.nr_xcrs = 0;
       if (Status s = ioctl_->GetXcrs(fd_.get(), &k); !s) return s;
       std::vector<XcrEntry>& xcrs = Reused(into.xcrs);
       xcrs.clear();
@@ -209,16 +226,18 @@ Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) {
       return Ok();
     }
     case VcpuStatePart::kTsc: {
-      MsrEntry tsc{kTscMsr, 0};
-      if (Status s = GetMsrs({&tsc, 1}); !s) return s;
-      into.tsc = tsc.value;
+      TscMsr k;
+      auto done = ioctl_->GetMsrs(fd_.get(), k.msrs());
+      if (!done) return done.error();
+      if (*done != 1) return TscRefused("KVM_GET_MSRS");
+      into.tsc = k.value();
       return Ok();
     }
   }
   return Invalid("KvmVcpu::SaveState", "unknown part");
 }
 
-Status KvmVcpu::LoadPart(VcpuStatePart part, const VcpuState& from) {
+inline Status KvmVcpu::LoadOne(VcpuStatePart part, const VcpuState& from) {
   switch (part) {
     case VcpuStatePart::kCpuid:
       return LoadCpuid(*from.cpuid);
@@ -260,16 +279,44 @@ Status KvmVcpu::LoadPart(VcpuStatePart part, const VcpuState& from) {
                               *reinterpret_cast<const kvm_lapic_state*>(from.lapic->data()));
     }
     case VcpuStatePart::kEvents: {
-      auto k = ToKvm(*from.events);
-      if (!k) return k.error();
-      return ioctl_->SetVcpuEvents(fd_.get(), *k);
+      kvm_vcpu_events k;
+      if (Status s = ToKvm(*from.events, k); !s) return s;
+      return ioctl_->SetVcpuEvents(fd_.get(), k);
     }
     case VcpuStatePart::kTsc: {
-      const MsrEntry tsc{kTscMsr, *from.tsc};
-      return SetMsrs({&tsc, 1});
+      TscMsr k(*from.tsc);
+      auto done = ioctl_->SetMsrs(fd_.get(), *k.msrs());
+      if (!done) return done.error();
+      if (*done != 1) return TscRefused("KVM_SET_MSRS");
+      return Ok();
     }
   }
   return Invalid("KvmVcpu::RestoreState", "unknown part");
+}
+
+Status KvmVcpu::SavePart(VcpuStatePart part, VcpuState& into) { return SaveOne(part, into); }
+
+Status KvmVcpu::LoadPart(VcpuStatePart part, const VcpuState& from) { return LoadOne(part, from); }
+
+Status KvmVcpu::SaveParts(std::span<const VcpuStatePart> parts, VcpuState& into, size_t& failed) {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (Status s = SaveOne(parts[i], into); !s) [[unlikely]] {
+      failed = i;
+      return s;
+    }
+  }
+  return Ok();
+}
+
+Status KvmVcpu::LoadParts(std::span<const VcpuStatePart> parts, const VcpuState& from,
+                          size_t& failed) {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (Status s = LoadOne(parts[i], from); !s) [[unlikely]] {
+      failed = i;
+      return s;
+    }
+  }
+  return Ok();
 }
 
 }  // namespace virt::kvm
