@@ -169,32 +169,6 @@ void KernelIrqFdCore::RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& pre
   }
 }
 
-Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
-                               const MsiMessage& msi) {
-  if (!msi.IsValid()) [[unlikely]] return InvalidMsi(msi);
-  std::lock_guard lock(mu_);
-  if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::SetMsi");
-  Slot& slot = slots_[gsi];
-  if (slot.owner != owner) [[unlikely]] return ReleasedError("IrqFdRoute::SetMsi", gsi);
-  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: detach first, while the
-  // old entry is still in the kernel's table.
-  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
-
-  if (batch_depth_ > 0 && !rearm) {
-    // The common case inside a batch (enable or retarget, registration unchanged): only the
-    // in-memory entry changes now; EndBatch pushes and arms. Nothing to roll back here.
-    if (Status s = table_.Set(gsi, msi); !s) [[unlikely]] return s;
-    slot.event_fd = event_fd;
-    slot.resample_fd = resample_fd;
-    if (!slot.armed && !slot.arm_pending) {
-      slot.arm_pending = true;
-      arm_pending_.push_back(gsi);
-    }
-    return Ok();
-  }
-  return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
-}
-
 // Out of line: keeps the batch fast path of SetMsi small.
 [[gnu::noinline]] Status KernelIrqFdCore::SetMsiAndPush(Gsi gsi, Slot& slot, int event_fd, int resample_fd,
                                       const MsiMessage& msi, bool rearm) {

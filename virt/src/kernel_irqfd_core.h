@@ -44,7 +44,8 @@ class KernelIrqFdCore {
   void FreeRouteMemory(void* memory);
 
   Result<std::vector<RouteState>> Routes();
-  // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI).
+  // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI). Inline
+  // (below): a batch's SetMsi is a few checks and stores, made from the route's own SetMsi.
   Status SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd, const MsiMessage& msi);
   Status ClearMsi(Gsi gsi, uint64_t owner, int event_fd);
   // Full teardown of a route: disarm, remove entry, push, free GSI. Clears the ticket.
@@ -113,5 +114,32 @@ class KernelIrqFdCore {
   IrqFd::ErrorHandler on_error_;
   std::vector<std::unique_ptr<std::byte[]>> route_blocks_;
 };
+
+// The batch fast path inline; everything else is SetMsiAndPush, out of line.
+inline Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
+                                      const MsiMessage& msi) {
+  if (!msi.IsValid()) [[unlikely]] return InvalidMsi(msi);
+  std::lock_guard lock(mu_);
+  if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::SetMsi");
+  Slot& slot = slots_[gsi];
+  if (slot.owner != owner) [[unlikely]] return ReleasedError("IrqFdRoute::SetMsi", gsi);
+  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: detach first, while the
+  // old entry is still in the kernel's table.
+  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
+
+  if (batch_depth_ > 0 && !rearm) {
+    // The common case inside a batch (enable or retarget, registration unchanged): only the
+    // in-memory entry changes now; EndBatch pushes and arms. Nothing to roll back here.
+    if (Status s = table_.Set(gsi, msi); !s) [[unlikely]] return s;
+    slot.event_fd = event_fd;
+    slot.resample_fd = resample_fd;
+    if (!slot.armed && !slot.arm_pending) {
+      slot.arm_pending = true;
+      arm_pending_.push_back(gsi);
+    }
+    return Ok();
+  }
+  return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
+}
 
 }  // namespace virt

@@ -20,12 +20,6 @@ MsiRoutingTable::MsiRoutingTable(uint32_t capacity, PushFn push)
                          std::to_string(index_.size()));
 }
 
-void MsiRoutingTable::Append(Gsi gsi, const MsiMessage& msi) {
-  index_[gsi] = static_cast<int32_t>(entries_.size());
-  entries_.push_back({gsi, msi});
-  dirty_ = true;
-}
-
 bool MsiRoutingTable::Remove(Gsi gsi) {
   if (gsi >= index_.size() || index_[gsi] < 0) return false;
   const auto pos = static_cast<size_t>(index_[gsi]);

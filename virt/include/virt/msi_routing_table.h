@@ -64,7 +64,12 @@ class MsiRoutingTable {
 
  private:
   Error OutsideCapacity(Gsi gsi) const;
-  void Append(Gsi gsi, const MsiMessage& msi);
+  // Inline as well: every new route of a batch takes it (the constructor reserved the room).
+  void Append(Gsi gsi, const MsiMessage& msi) {
+    index_[gsi] = static_cast<int32_t>(entries_.size());
+    entries_.push_back({gsi, msi});
+    dirty_ = true;
+  }
 
   // What Set touches first (one cache line); the push function, used once a push, last.
   std::vector<RoutingEntry> entries_;    // dense, current
