@@ -25,6 +25,7 @@ struct FakeKernel {
   std::vector<std::string> log;  // "push 24,25", "assign 24", "assign-resample 24", "deassign 24"
   std::string fail_next;         // "push", "assign" or "deassign": that call fails once
   std::vector<int> resample_fds;  // resample_fd of each assign
+  std::atomic<int> ops_destroyed{0};  // FakeOps destructors run: the shared state was freed
 
   Status MaybeFail(const std::string& call) {
     if (fail_next != call) return Ok();
@@ -37,6 +38,7 @@ struct FakeKernel {
 class FakeOps final : public IrqFdKernelOps {
  public:
   explicit FakeOps(std::shared_ptr<FakeKernel> kernel) : kernel_(std::move(kernel)) {}
+  ~FakeOps() override { kernel_->ops_destroyed.fetch_add(1); }
 
   Status PushTable(std::span<const RoutingEntry> entries) override {
     if (Status s = kernel_->MaybeFail("push"); !s) return s;
@@ -258,6 +260,28 @@ TEST_F(KernelIrqFdTest, ResampleRegistersLevelMsisAndReRegistersOnASwitch) {
               ElementsAre(-1, route->resample_event()->native_handle(), -1));
 }
 
+// Inside a batch, a switch between edge and level cannot stay in memory (only an assign sets
+// the RESAMPLE flag): the route is detached at once and re-armed, with the flag, after the
+// batch's push, while a plain retarget only edits the table. An invalid MSI inside a batch is
+// refused as outside one and changes nothing.
+TEST_F(KernelIrqFdTest, InsideABatchAnEdgeLevelSwitchDetachesAtOnceAndReArmsAfterThePush) {
+  Make({.resample = true});
+  auto a = Route();
+  auto b = Route();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x50)));
+  kernel_->log.clear();
+  irqfd_->BeginBatch();
+  ASSERT_TRUE(a->SetMsi(kLevel));
+  ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x51)));
+  EXPECT_THAT(kernel_->log, ElementsAre("deassign 24"));
+  EXPECT_EQ(a->SetMsi(MsiMessage{0x1234, 0x40}).error().code, ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(irqfd_->EndBatch());
+  EXPECT_THAT(kernel_->log, ElementsAre("deassign 24", "push 24,25", "assign-resample 24"));
+  EXPECT_EQ(a->msi(), kLevel);
+  EXPECT_EQ(b->msi(), MsiMessage::Fixed(0, 0x51));
+}
+
 // Two threads giving one route its first level-triggered MSI at once both create a resample
 // event; one is published and both registrations use it (the loser's closes).
 TEST_F(KernelIrqFdTest, RacingFirstLevelMsisShareOneResampleEvent) {
@@ -357,6 +381,56 @@ TEST_F(KernelIrqFdTest, RoutesBeyondSeveralMemoryBlocksStayDistinctThroughChurn)
   irqfd_.reset();  // the routes keep the blocks alive
   routes.clear();
   EXPECT_THAT(reported_, IsEmpty());
+}
+
+// The shared state (and the ops it owns) goes with the last of the KernelIrqFd and its routes,
+// whichever that is, exactly once.
+TEST_F(KernelIrqFdTest, TheSharedStateGoesWithTheLastOfTheIrqFdAndItsRoutes) {
+  auto a = Route();
+  auto b = Route();
+  ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  irqfd_->Shutdown();
+  irqfd_.reset();
+  EXPECT_EQ(kernel_->ops_destroyed.load(), 0);
+  a.reset();
+  EXPECT_EQ(kernel_->ops_destroyed.load(), 0);
+  // Still intact: the route's call reaches the core and is refused there.
+  EXPECT_EQ(b->SetMsi(MsiMessage::Fixed(0, 0x41)).error().code, ErrorCode::kPartitionGone);
+  b.reset();
+  EXPECT_EQ(kernel_->ops_destroyed.load(), 1);
+
+  // Routes gone first: the KernelIrqFd's destruction frees it.
+  Make();
+  Route().reset();
+  EXPECT_EQ(kernel_->ops_destroyed.load(), 1);
+  irqfd_.reset();
+  EXPECT_EQ(kernel_->ops_destroyed.load(), 2);
+}
+
+// Routes destroyed on many threads at once, after the KernelIrqFd: one of them frees the shared
+// state, once, after every other thread is done with it (the tsan preset checks the ordering,
+// asan the use after free a wrong count would cause).
+TEST_F(KernelIrqFdTest, RoutesDestroyedOnManyThreadsFreeTheSharedStateOnce) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 2;
+  std::vector<std::unique_ptr<IrqFdRoute>> routes;
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    routes.push_back(Route());
+    ASSERT_NE(routes.back(), nullptr);
+  }
+  irqfd_->Shutdown();
+  irqfd_.reset();
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (int i = 0; i < kPerThread; ++i) routes[static_cast<size_t>(t * kPerThread + i)].reset();
+    });
+  }
+  go.store(true, std::memory_order_release);
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(kernel_->ops_destroyed.load(), 1);
 }
 
 #if defined(__SANITIZE_ADDRESS__)

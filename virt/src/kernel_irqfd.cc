@@ -14,20 +14,21 @@ static_assert(sizeof(KernelIrqFdRoute) <= 64, "a route fits in one cache line (s
 
 std::unique_ptr<KernelIrqFd> KernelIrqFd::Create(std::unique_ptr<IrqFdKernelOps> ops,
                                                  GsiTable gsis, Options options) {
-  auto core = std::make_shared<KernelIrqFdCore>(std::move(ops), std::move(gsis), options);
-  return std::unique_ptr<KernelIrqFd>(new KernelIrqFd(std::move(core)));
+  // The core is made first: if making the face throws, nothing else holds a reference yet.
+  auto core = std::make_unique<KernelIrqFdCore>(std::move(ops), std::move(gsis), options);
+  auto irqfd = std::unique_ptr<KernelIrqFd>(new KernelIrqFd(core.get()));
+  core.release();  // its reference is the KernelIrqFd's now
+  return irqfd;
 }
 
-KernelIrqFd::KernelIrqFd(std::shared_ptr<KernelIrqFdCore> core) : core_(std::move(core)) {}
+KernelIrqFd::KernelIrqFd(KernelIrqFdCore* core) : core_(core) {}
 
-KernelIrqFd::~KernelIrqFd() = default;
+KernelIrqFd::~KernelIrqFd() { core_->DropReference(); }
 
-Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() {
-  return core_->NewRoute(core_, nullptr);
-}
+Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() { return core_->NewRoute(nullptr); }
 
 Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
-  return core_->NewRoute(core_, &gsi);
+  return core_->NewRoute(&gsi);
 }
 
 Result<std::vector<RouteState>> KernelIrqFd::Routes() const { return core_->Routes(); }
@@ -42,10 +43,6 @@ uint64_t KernelIrqFd::push_count() const { return core_->push_count(); }
 uint32_t KernelIrqFd::allocated_gsis() const { return core_->allocated_gsis(); }
 void KernelIrqFd::Shutdown() { core_->Shutdown(); }
 
-KernelIrqFdRoute::KernelIrqFdRoute(const std::shared_ptr<KernelIrqFdCore>& core, Gsi gsi,
-                                   uint64_t owner, Event&& event)
-    : core_(core), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
-
 KernelIrqFdRoute::~KernelIrqFdRoute() {
   if (!released_.exchange(true, std::memory_order_relaxed)) {
     Status s = core_->Drop(gsi_, owner_, event_.native_handle());
@@ -56,10 +53,10 @@ KernelIrqFdRoute::~KernelIrqFdRoute() {
 }
 
 void KernelIrqFdRoute::operator delete(KernelIrqFdRoute* route, std::destroying_delete_t) {
-  // The destructor drops core_; this reference keeps the memory's owner alive past it.
-  std::shared_ptr<KernelIrqFdCore> core = route->core_;
+  // The route's reference keeps the memory's owner alive until FreeRoute gives both back.
+  KernelIrqFdCore* core = route->core_;
   route->~KernelIrqFdRoute();
-  core->FreeRouteMemory(route);
+  core->FreeRoute(route);
 }
 
 Result<int> KernelIrqFdRoute::ResampleFd() {
@@ -80,10 +77,15 @@ Status KernelIrqFdRoute::SetMsi(const MsiMessage& msi) {
   if (released_.load(std::memory_order_relaxed)) [[unlikely]] {
     return KernelIrqFdCore::ReleasedError("IrqFdRoute::SetMsi", gsi_);
   }
+  if (msi.level_triggered() && core_->options().resample) [[unlikely]] return SetLevelMsi(msi);
+  return core_->SetMsi(gsi_, owner_, event_.native_handle(), -1, msi);
+}
+
+// Out of line: the resample event's creation stays off the edge MSI's path.
+[[gnu::noinline]] Status KernelIrqFdRoute::SetLevelMsi(const MsiMessage& msi) {
   int resample_fd = -1;
-  // A level-triggered MSI needs the resample event first (an invalid MSI creates nothing: the
-  // core rejects it).
-  if (core_->options().resample && msi.level_triggered() && msi.IsValid()) {
+  // The resample event comes first (an invalid MSI creates nothing: the core rejects it).
+  if (msi.IsValid()) {
     auto fd = ResampleFd();
     if (!fd) return fd.error();
     resample_fd = *fd;

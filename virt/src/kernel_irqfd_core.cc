@@ -78,32 +78,50 @@ void KernelIrqFdCore::PutBackRouteMemory(void* memory) {
   free_route_memory_.push_back(memory);  // within capacity: no allocation, no throw
 }
 
-void KernelIrqFdCore::FreeRouteMemory(void* memory) {
-  std::lock_guard lock(mu_);
-  PutBackRouteMemory(memory);
+void KernelIrqFdCore::FreeRoute(void* memory) {
+  bool last;
+  {
+    std::lock_guard lock(mu_);
+    PutBackRouteMemory(memory);
+    last = --references_ == 0;
+  }
+  // Nobody else holds a reference, so nobody can be waiting on mu_ or be about to take it.
+  if (last) delete this;
+}
+
+void KernelIrqFdCore::DropReference() {
+  bool last;
+  {
+    std::lock_guard lock(mu_);
+    last = --references_ == 0;
+  }
+  if (last) delete this;
 }
 
 [[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::GoneError(const char* op) {
   return Error::Make(ErrorCode::kPartitionGone, op, "the partition has been destroyed");
 }
 
+[[gnu::cold, gnu::noinline]] Status KernelIrqFdCore::Gone(const char* op) {
+  return GoneError(op);
+}
+
 // Out of line and cold: Decode's error (it names the fault) kept off SetMsi's frame.
-[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::InvalidMsi(const MsiMessage& msi) {
+[[gnu::cold, gnu::noinline]] Status KernelIrqFdCore::InvalidMsi(const MsiMessage& msi) {
   return msi.Decode().error();
 }
 
-[[gnu::cold, gnu::noinline]] Error KernelIrqFdCore::ReleasedError(const char* op, Gsi gsi) {
+[[gnu::cold, gnu::noinline]] Status KernelIrqFdCore::ReleasedError(const char* op, Gsi gsi) {
   return Error::Make(ErrorCode::kAlreadyReleased, op,
                      "route for GSI " + std::to_string(gsi) + " was released");
 }
 
 Status KernelIrqFdCore::CheckAlive(const char* op) const {
   if (alive_) return Ok();
-  return GoneError(op);
+  return Gone(op);
 }
 
-Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(
-    const std::shared_ptr<KernelIrqFdCore>& self, const Gsi* at) {
+Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(const Gsi* at) {
   auto event = Event::Create();  // outside the lock: a system call
   if (!event) [[unlikely]] return event.error();
   Gsi gsi = 0;
@@ -123,9 +141,10 @@ Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(
     gsi = *got;
     owner = ++last_owner_;
     slots_[gsi].owner = owner;
+    ++references_;  // the route's, given back by FreeRoute
   }
   return std::unique_ptr<IrqFdRoute>(
-      ::new (memory) KernelIrqFdRoute(self, gsi, owner, std::move(*event)));
+      ::new (memory) KernelIrqFdRoute(this, gsi, owner, std::move(*event)));
 }
 
 Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {
@@ -167,6 +186,17 @@ void KernelIrqFdCore::RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& pre
   } else {
     table_.Remove(gsi);
   }
+}
+
+[[gnu::noinline]] Status KernelIrqFdCore::SetMsiSlow(Gsi gsi, uint64_t owner, int event_fd,
+                                                     int resample_fd, const MsiMessage& msi) {
+  if (!msi.IsValid()) return InvalidMsi(msi);
+  std::lock_guard lock(mu_);
+  if (!alive_) return Gone("IrqFdRoute::SetMsi");
+  Slot& slot = slots_[gsi];
+  if (slot.owner != owner) return ReleasedError("IrqFdRoute::SetMsi", gsi);
+  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
+  return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
 }
 
 // Out of line: keeps the batch fast path of SetMsi small.
@@ -241,7 +271,7 @@ Status KernelIrqFdCore::Drop(Gsi gsi, uint64_t owner, int event_fd) {
   std::lock_guard lock(mu_);
   // Closing the partition fd released everything already: nothing to undo, but Release() fails
   // like every other call on a route that outlived its partition.
-  if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::Release");
+  if (!alive_) [[unlikely]] return Gone("IrqFdRoute::Release");
   Slot& slot = slots_[gsi];
   if (slot.owner != owner) return ReleasedError("IrqFdRoute::Release", gsi);
   Status result = Ok();

@@ -17,8 +17,11 @@
 namespace virt {
 
 // Owned jointly by the KernelIrqFd and its routes, so a route that outlives the partition finds
-// alive_ == false instead of freed memory. All members are guarded by mu_; every ops_ call is
-// made under it. The ordering rules are KernelIrqFd's (see its header).
+// alive_ == false instead of freed memory: each holds one reference, counted under mu_ (a route
+// takes its reference inside NewRoute's critical section and gives it back in FreeRoute's, so
+// no atomic read-modify-write is added to either), and the last one deletes the core. All
+// members are guarded by mu_; every ops_ call is made under it. The ordering rules are
+// KernelIrqFd's (see its header).
 //
 // Each allocation of a GSI gets an owner ticket, unique for the core's life; the route passes it
 // back with every call, and the core acts only while the GSI's slot still carries it. So a call
@@ -27,21 +30,29 @@ namespace virt {
 // route needs no lock of its own on the hot path.
 class KernelIrqFdCore {
  public:
+  // The core starts with one reference: the KernelIrqFd's (given back with DropReference).
   KernelIrqFdCore(std::unique_ptr<IrqFdKernelOps> ops, GsiTable gsis, KernelIrqFd::Options options);
+  KernelIrqFdCore(const KernelIrqFdCore&) = delete;
+  KernelIrqFdCore& operator=(const KernelIrqFdCore&) = delete;
 
+  // Public for KernelIrqFd::Create's unique_ptr only: once a KernelIrqFd holds the core, the
+  // last reference (DropReference, FreeRoute) deletes it.
   ~KernelIrqFdCore();
+
+  // Gives back the KernelIrqFd's reference; deletes the core when no route holds one either.
+  void DropReference();
 
   const KernelIrqFd::Options& options() const { return options_; }
 
   // A new masked route with a new eventfd, on a free GSI or, with `at`, exactly *at (then
-  // GsiTable::AllocateAt's errors), with a fresh ticket, built in the core's route memory.
-  // `self` is the shared_ptr that owns this core (the route keeps it). kPartitionGone after
-  // Shutdown; on any failure nothing is taken.
-  Result<std::unique_ptr<IrqFdRoute>> NewRoute(const std::shared_ptr<KernelIrqFdCore>& self,
-                                               const Gsi* at);
-  // Takes back the memory of a route NewRoute built, once the route is destroyed. Never
+  // GsiTable::AllocateAt's errors), with a fresh ticket, built in the core's route memory; the
+  // route holds a reference to the core. kPartitionGone after Shutdown; on any failure nothing
+  // is taken.
+  Result<std::unique_ptr<IrqFdRoute>> NewRoute(const Gsi* at);
+  // Takes back the memory of a route NewRoute built, once the route is destroyed, and the
+  // route's reference (the last one deletes the core: `this` may be gone on return). Never
   // fails: the free list has room for every piece already.
-  void FreeRouteMemory(void* memory);
+  void FreeRoute(void* memory);
 
   Result<std::vector<RouteState>> Routes();
   // resample_fd >= 0 registers the irqfd with the RESAMPLE flag (level-triggered MSI). Inline
@@ -53,8 +64,9 @@ class KernelIrqFdCore {
   // The entry of an armed route (or one a batch will arm); nullopt when masked or released.
   std::optional<MsiMessage> CurrentMsi(Gsi gsi, uint64_t owner);
 
-  // The kAlreadyReleased error of a route's call `op` (cold path).
-  static Error ReleasedError(const char* op, Gsi gsi);
+  // The kAlreadyReleased failure of a route's call `op` (cold path; a Status, so a hot caller
+  // returns it without building the error in its own frame).
+  static Status ReleasedError(const char* op, Gsi gsi);
 
   void BeginBatch();
   Status EndBatch();
@@ -78,9 +90,13 @@ class KernelIrqFdCore {
 
   Status CheckAlive(const char* op) const;
   static Error GoneError(const char* op);
-  static Error InvalidMsi(const MsiMessage& msi);
+  static Status Gone(const char* op);  // GoneError as a Status (cold, like the next)
+  static Status InvalidMsi(const MsiMessage& msi);
   void ReportLocked(const Error& error);
   Status Assign(Gsi gsi, Slot& slot);
+  // SetMsi when the inline fast path does not apply: the checks, then SetMsiAndPush.
+  Status SetMsiSlow(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
+                    const MsiMessage& msi);
   // SetMsi outside a batch or with an edge <-> level switch: push, (re)arm, roll back.
   Status SetMsiAndPush(Gsi gsi, Slot& slot, int event_fd, int resample_fd, const MsiMessage& msi,
                        bool rearm);
@@ -93,11 +109,12 @@ class KernelIrqFdCore {
   void PutBackRouteMemory(void* memory);
 
   // What NewRoute and a batch's SetMsi touch comes first, in the core's first two cache lines
-  // (after each route's eventfd system call the kernel has evicted the near caches, so every
-  // line touched is a miss); gsis_ must precede slots_ and table_, which are sized from it.
+  // (fewer lines per route measured faster; docs/performance.md, route programming); gsis_ must
+  // precede slots_ and table_, which are sized from it.
   LightMutex mu_;
   bool alive_ = true;
   uint32_t batch_depth_ = 0;
+  uint32_t references_ = 1;  // the KernelIrqFd's and one per live route
   uint64_t last_owner_ = 0;  // tickets handed out so far
   GsiTable gsis_;
   // Route objects live in blocks of kRoutesPerBlock owned here (routes keep the core alive, so
@@ -115,31 +132,31 @@ class KernelIrqFdCore {
   std::vector<std::unique_ptr<std::byte[]>> route_blocks_;
 };
 
-// The batch fast path inline; everything else is SetMsiAndPush, out of line.
+// The batch fast path inline: a live route's enable or retarget inside a batch with its
+// registration unchanged (edge <-> level changes the RESAMPLE flag, which only an assign sets)
+// only edits the in-memory entry; EndBatch pushes and arms, and nothing needs rolling back.
+// Anything else, failures included, is SetMsiSlow: out of line, it takes the lock again and
+// decides from scratch, so it is exactly the call made from its own lock acquisition.
 inline Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
                                       const MsiMessage& msi) {
-  if (!msi.IsValid()) [[unlikely]] return InvalidMsi(msi);
-  std::lock_guard lock(mu_);
-  if (!alive_) [[unlikely]] return GoneError("IrqFdRoute::SetMsi");
-  Slot& slot = slots_[gsi];
-  if (slot.owner != owner) [[unlikely]] return ReleasedError("IrqFdRoute::SetMsi", gsi);
-  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: detach first, while the
-  // old entry is still in the kernel's table.
-  const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
-
-  if (batch_depth_ > 0 && !rearm) {
-    // The common case inside a batch (enable or retarget, registration unchanged): only the
-    // in-memory entry changes now; EndBatch pushes and arms. Nothing to roll back here.
-    if (Status s = table_.Set(gsi, msi); !s) [[unlikely]] return s;
-    slot.event_fd = event_fd;
-    slot.resample_fd = resample_fd;
-    if (!slot.armed && !slot.arm_pending) {
-      slot.arm_pending = true;
-      arm_pending_.push_back(gsi);
+  if (msi.IsValid()) [[likely]] {
+    mu_.lock();
+    Slot& slot = slots_[gsi];  // sized like the GSI table: every route's GSI indexes it
+    if (alive_ && slot.owner == owner && batch_depth_ > 0 &&
+        !(slot.armed && slot.armed_resample_fd != resample_fd)) [[likely]] {
+      table_.SetWithinCapacity(gsi, msi);
+      slot.event_fd = event_fd;
+      slot.resample_fd = resample_fd;
+      if (!slot.armed && !slot.arm_pending) {
+        slot.arm_pending = true;
+        arm_pending_.push_back(gsi);
+      }
+      mu_.unlock();
+      return Ok();
     }
-    return Ok();
+    mu_.unlock();
   }
-  return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
+  return SetMsiSlow(gsi, owner, event_fd, resample_fd, msi);
 }
 
 }  // namespace virt

@@ -59,8 +59,8 @@ class KernelIrqFd final : public IrqFd {
   void Shutdown();
 
  private:
-  explicit KernelIrqFd(std::shared_ptr<KernelIrqFdCore> core);
-  std::shared_ptr<KernelIrqFdCore> core_;
+  explicit KernelIrqFd(KernelIrqFdCore* core);
+  KernelIrqFdCore* const core_;  // holds one of the core's references (given back on destruction)
 };
 
 }  // namespace virt

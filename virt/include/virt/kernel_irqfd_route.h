@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <utility>
 
 #include "virt/event.h"
 #include "virt/irqfd_route.h"
@@ -48,16 +49,17 @@ class KernelIrqFdRoute final : public IrqFdRoute {
 
  private:
   friend class KernelIrqFdCore;
-  // `owner` is the ticket the core gave with `gsi`.
-  KernelIrqFdRoute(const std::shared_ptr<KernelIrqFdCore>& core, Gsi gsi, uint64_t owner,
-                   Event&& event);
+  // `owner` is the ticket the core gave with `gsi`; the core has counted the route's reference.
+  KernelIrqFdRoute(KernelIrqFdCore* core, Gsi gsi, uint64_t owner, Event&& event)
+      : core_(core), gsi_(gsi), owner_(owner), event_(std::move(event)) {}
 
   // The resample event's fd, creating the event on first use.
   Result<int> ResampleFd();
+  // SetMsi of a level-triggered MSI with resample on: the resample event first.
+  Status SetLevelMsi(const MsiMessage& msi);
 
-  // 64 bytes in all, one cache line: making routes by the thousand costs mostly the memory each
-  // one touches right after its eventfd's system call (docs/performance.md, route programming).
-  std::shared_ptr<KernelIrqFdCore> core_;
+  // One cache line in all (docs/performance.md, route programming).
+  KernelIrqFdCore* const core_;  // one of the core's references: FreeRoute gives it back
   const Gsi gsi_;
   // Set once by Release or destruction. Only a fast path for calls made after Release returned:
   // the core's ticket check, under its lock, is what orders a call against a concurrent Release

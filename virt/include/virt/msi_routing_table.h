@@ -37,6 +37,12 @@ class MsiRoutingTable {
   // retarget inside a batch is an index lookup and a store.
   Status Set(Gsi gsi, const MsiMessage& msi) {
     if (gsi >= index_.size()) [[unlikely]] return OutsideCapacity(gsi);
+    SetWithinCapacity(gsi, msi);
+    return Ok();
+  }
+  // Set for a caller that already knows gsi < capacity (its own tables are sized alike): no
+  // check, nothing to fail.
+  void SetWithinCapacity(Gsi gsi, const MsiMessage& msi) {
     if (const int32_t pos = index_[gsi]; pos >= 0) {
       RoutingEntry& entry = entries_[static_cast<size_t>(pos)];
       if (entry.msi != msi) {
@@ -46,7 +52,6 @@ class MsiRoutingTable {
     } else {
       Append(gsi, msi);
     }
-    return Ok();
   }
   // Removes the entry for `gsi`; false when there was none.
   bool Remove(Gsi gsi);
