@@ -20,27 +20,45 @@ struct Event::SinkState {
 
 namespace {
 
-Status WriteCount(int fd, uint64_t count) {
+// The failures of the calls below and of Signal/TryWait, out of line and cold: building an
+// Error (its string) stays off the frames of the paths every signal and dispatch take.
+[[gnu::cold, gnu::noinline]] Status WriteFailed(int err) {
+  return Error::Errno("eventfd write", err);
+}
+[[gnu::cold, gnu::noinline]] Result<uint64_t> ReadFailed(int err) {
+  return Error::Errno("eventfd read", err);
+}
+[[gnu::cold, gnu::noinline]] Status Refused(ErrorCode code, const char* op, const char* why) {
+  return Error::Make(code, op, why);
+}
+
+inline Status WriteCount(int fd, uint64_t count) {
   for (;;) {
-    if (::write(fd, &count, sizeof count) == sizeof count) return Ok();
-    if (errno != EINTR) return Error::Errno("eventfd write", errno);
+    if (::write(fd, &count, sizeof count) == sizeof count) [[likely]] return Ok();
+    if (errno != EINTR) return WriteFailed(errno);
   }
 }
 
-Result<uint64_t> ReadCount(int fd) {
+inline Result<uint64_t> ReadCount(int fd) {
   uint64_t value = 0;
   for (;;) {
-    if (::read(fd, &value, sizeof value) == sizeof value) return value;
+    if (::read(fd, &value, sizeof value) == sizeof value) [[likely]] return value;
     if (errno == EAGAIN) return uint64_t{0};
-    if (errno != EINTR) return Error::Errno("eventfd read", errno);
+    if (errno != EINTR) return ReadFailed(errno);
   }
 }
 
 }  // namespace
 
+namespace {
+[[gnu::cold, gnu::noinline]] Result<Event> CreateFailed(int err) {
+  return Error::Errno("eventfd", err);
+}
+}  // namespace
+
 Result<Event> Event::Create() {
   const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) return Error::Errno("eventfd", errno);
+  if (fd < 0) [[unlikely]] return CreateFailed(errno);
   return Event(fd, nullptr);
 }
 
@@ -67,9 +85,13 @@ void Event::Close() noexcept {
 }
 
 Status Event::Signal(uint64_t count) const {
-  if (count == 0) return Error::Make(ErrorCode::kInvalidArgument, "Event::Signal", "count is 0");
-  if (fd_ < 0) return Error::Make(ErrorCode::kFailedPrecondition, "Event::Signal", "empty event");
-  if (!sink_) return WriteCount(fd_, count);
+  if (count == 0) [[unlikely]] {
+    return Refused(ErrorCode::kInvalidArgument, "Event::Signal", "count is 0");
+  }
+  if (fd_ < 0) [[unlikely]] {
+    return Refused(ErrorCode::kFailedPrecondition, "Event::Signal", "empty event");
+  }
+  if (!sink_) [[likely]] return WriteCount(fd_, count);
   std::lock_guard lock(sink_->mu);
   if (sink_->sink) return sink_->sink(count);
   return WriteCount(fd_, count);
@@ -103,8 +125,10 @@ void Event::ClearSink() const {
 }
 
 Result<uint64_t> Event::TryWait() const {
-  if (fd_ < 0) return Error::Make(ErrorCode::kFailedPrecondition, "Event::TryWait", "empty event");
-  if (!sink_) return ReadCount(fd_);
+  if (fd_ < 0) [[unlikely]] {
+    return Refused(ErrorCode::kFailedPrecondition, "Event::TryWait", "empty event").error();
+  }
+  if (!sink_) [[likely]] return ReadCount(fd_);
   std::lock_guard lock(sink_->mu);
   return ReadCount(fd_);
 }

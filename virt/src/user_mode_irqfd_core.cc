@@ -23,20 +23,8 @@ void UserModeIrqFdCore::PublishedMsi::Store(const std::optional<MsiMessage>& msi
   seq_.store(seq + 2, std::memory_order_release);
 }
 
-std::optional<MsiMessage> UserModeIrqFdCore::PublishedMsi::Load() const {
-  for (;;) {
-    const uint32_t before = seq_.load(std::memory_order_acquire);
-    if ((before & 1) == 0) {
-      const uint64_t address = address_.load(std::memory_order_acquire);
-      const uint32_t data = data_.load(std::memory_order_acquire);
-      const bool present = present_.load(std::memory_order_acquire);
-      if (seq_.load(std::memory_order_relaxed) == before) {
-        if (!present) return std::nullopt;
-        return MsiMessage{address, data};
-      }
-    }
-    std::this_thread::yield();  // a Store is under way (a few instructions under mu_)
-  }
+[[gnu::cold, gnu::noinline]] void UserModeIrqFdCore::PublishedMsi::WaitForStore() {
+  std::this_thread::yield();
 }
 
 UserModeIrqFdCore::UserModeIrqFdCore(Poller poller, GsiTable gsis,
@@ -133,12 +121,6 @@ Status UserModeIrqFdCore::Drop(Gsi gsi) {
   return result;
 }
 
-std::optional<MsiMessage> UserModeIrqFdCore::CurrentMsi(Gsi gsi) const {
-  // No alive_ check needed: Shutdown clears every slot's MSI (under mu_, after which no SetMsi
-  // stores one), so a read after Shutdown finds none.
-  return slots_[gsi].msi.Load();
-}
-
 void UserModeIrqFdCore::BeginBatch() {
   std::lock_guard lock(mu_);
   ++batch_depth_;
@@ -173,7 +155,8 @@ void UserModeIrqFdCore::Dispatch(Gsi gsi, const Event& event) {
     Report(injected.error());
     return;
   }
-  injected_.fetch_add(1, std::memory_order_relaxed);
+  // Only the dispatcher thread counts (others only read): a store, not a locked increment.
+  injected_.store(injected_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 bool UserModeIrqFdCore::OnDispatcherThread() const { return tls_dispatching_core == this; }

@@ -36,8 +36,10 @@ class UserModeIrqFdCore {
   Status ClearMsi(Gsi gsi);
   // Full teardown: stop watching (waiting for a dispatch of this route), then free the GSI.
   Status Drop(Gsi gsi);
-  // Lock-free (see PublishedMsi). nullopt when masked, and for every route after Shutdown.
-  std::optional<MsiMessage> CurrentMsi(Gsi gsi) const;
+  // Lock-free (see PublishedMsi). nullopt when masked, and for every route after Shutdown (which
+  // clears every slot's MSI under mu_, after which no SetMsi stores one). Inline: a dispatch
+  // reads it twice.
+  std::optional<MsiMessage> CurrentMsi(Gsi gsi) const { return slots_[gsi].msi.Load(); }
 
   void BeginBatch();
   Status EndBatch();
@@ -70,9 +72,25 @@ class UserModeIrqFdCore {
   class PublishedMsi {
    public:
     void Store(const std::optional<MsiMessage>& msi);
-    std::optional<MsiMessage> Load() const;
+    std::optional<MsiMessage> Load() const {
+      for (;;) {
+        const uint32_t before = seq_.load(std::memory_order_acquire);
+        if ((before & 1) == 0) [[likely]] {
+          const uint64_t address = address_.load(std::memory_order_acquire);
+          const uint32_t data = data_.load(std::memory_order_acquire);
+          const bool present = present_.load(std::memory_order_acquire);
+          if (seq_.load(std::memory_order_relaxed) == before) [[likely]] {
+            if (!present) return std::nullopt;
+            return MsiMessage{address, data};
+          }
+        }
+        WaitForStore();
+      }
+    }
 
    private:
+    static void WaitForStore();  // yields: a Store is a few instructions under mu_
+
     std::atomic<uint32_t> seq_{0};  // odd while a Store is under way
     std::atomic<uint64_t> address_{0};
     std::atomic<uint32_t> data_{0};
@@ -99,7 +117,7 @@ class UserModeIrqFdCore {
   // Used by the dispatcher thread only, and reset by Shutdown after that thread is joined.
   UserModeIrqFd::Injector inject_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> injected_{0};
+  std::atomic<uint64_t> injected_{0};  // written by the dispatcher thread only
 
   std::mutex handler_mu_;
   IrqFd::ErrorHandler on_error_;  // guarded by handler_mu_

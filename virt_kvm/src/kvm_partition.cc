@@ -107,14 +107,26 @@ Result<std::unique_ptr<Vcpu>> KvmPartition::CreateVcpu(uint32_t index) {
   return std::unique_ptr<Vcpu>(std::move(*vcpu));
 }
 
+namespace {
+
+// RequestMsi's failures, out of line and cold: the error's copy stays off the injection path.
+[[gnu::cold, gnu::noinline]] Result<bool> MsiRefused(const MsiMessage& msi) {
+  return msi.Decode().error();  // the error names the fault
+}
+[[gnu::cold, gnu::noinline]] Result<bool> SignalFailed(Result<int>&& failed) {
+  return std::move(failed).error();
+}
+
+}  // namespace
+
 Result<bool> KvmPartition::RequestMsi(const MsiMessage& msi) {
-  if (!msi.IsValid()) [[unlikely]] return msi.Decode().error();  // the error names the fault
+  if (!msi.IsValid()) [[unlikely]] return MsiRefused(msi);
   kvm_msi m{};
   m.address_lo = msi.address_lo();
   m.address_hi = msi.address_hi();
   m.data = msi.data;
   auto delivered = ioctl_->SignalMsi(vm_.get(), m);
-  if (!delivered) return delivered.error();
+  if (!delivered) [[unlikely]] return SignalFailed(std::move(delivered));
   return *delivered > 0;
 }
 
