@@ -195,6 +195,8 @@ void KernelIrqFdCore::RestoreEntry(Gsi gsi, const std::optional<MsiMessage>& pre
   if (!alive_) return Gone("IrqFdRoute::SetMsi");
   Slot& slot = slots_[gsi];
   if (slot.owner != owner) return ReleasedError("IrqFdRoute::SetMsi", gsi);
+  // Edge <-> level changes the RESAMPLE flag, which only an assign sets: SetMsiAndPush detaches
+  // first, while the old entry is still in the kernel's table.
   const bool rearm = slot.armed && slot.armed_resample_fd != resample_fd;
   return SetMsiAndPush(gsi, slot, event_fd, resample_fd, msi, rearm);
 }

@@ -140,7 +140,7 @@ class KernelIrqFdCore {
 inline Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int resample_fd,
                                       const MsiMessage& msi) {
   if (msi.IsValid()) [[likely]] {
-    mu_.lock();
+    std::lock_guard lock(mu_);  // released before SetMsiSlow below
     Slot& slot = slots_[gsi];  // sized like the GSI table: every route's GSI indexes it
     if (alive_ && slot.owner == owner && batch_depth_ > 0 &&
         !(slot.armed && slot.armed_resample_fd != resample_fd)) [[likely]] {
@@ -149,12 +149,10 @@ inline Status KernelIrqFdCore::SetMsi(Gsi gsi, uint64_t owner, int event_fd, int
       slot.resample_fd = resample_fd;
       if (!slot.armed && !slot.arm_pending) {
         slot.arm_pending = true;
-        arm_pending_.push_back(gsi);
+        arm_pending_.push_back(gsi);  // within the capacity reserved at construction
       }
-      mu_.unlock();
       return Ok();
     }
-    mu_.unlock();
   }
   return SetMsiSlow(gsi, owner, event_fd, resample_fd, msi);
 }
