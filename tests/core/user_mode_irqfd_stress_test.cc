@@ -1,4 +1,4 @@
-// Stress for UserModeIrqFd: threads create, signal, retarget, mask and drop routes while the dispatcher runs.
+// Stress for UserModeIrqFd: threads create, signal, retarget, mask and drop routes while the dispatcher runs, with and without direct signals.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -111,12 +111,14 @@ void Churn(UserModeIrqFd& irqfd, TokenRecorder& recorder, int iterations) {
   }
 }
 
-TEST(UserModeIrqFdStressTest, EverySignalOnALiveRouteArrivesAndNothingAfterADrop) {
+// The whole stress, through the dispatcher or (direct) with each Signal injecting on its thread.
+void Stress(bool direct_signals) {
   constexpr int kWorkers = 4;
   constexpr int kIterations = 100;
   constexpr int kSharedRounds = 300;
   TokenRecorder recorder;
-  auto irqfd = UserModeIrqFd::Create(recorder.AsInjector());
+  auto irqfd = UserModeIrqFd::Create(recorder.AsInjector(),
+                                     UserModeIrqFd::Options{.direct_signals = direct_signals});
   ASSERT_TRUE(irqfd) << irqfd.error().Message();
 
   // One long-lived route signalled by one thread while another retargets it.
@@ -159,6 +161,14 @@ TEST(UserModeIrqFdStressTest, EverySignalOnALiveRouteArrivesAndNothingAfterADrop
 
   ASSERT_TRUE((*irqfd)->Shutdown());
   EXPECT_EQ(recorder.violations(), 0);
+}
+
+TEST(UserModeIrqFdStressTest, EverySignalOnALiveRouteArrivesAndNothingAfterADrop) {
+  Stress(/*direct_signals=*/false);
+}
+
+TEST(UserModeIrqFdStressTest, WithDirectSignalsEverySignalArrivesAndNothingAfterADrop) {
+  Stress(/*direct_signals=*/true);
 }
 
 }  // namespace

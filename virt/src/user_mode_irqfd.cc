@@ -32,7 +32,8 @@ class UserModeIrqFdRoute final : public IrqFdRoute {
 
   std::shared_ptr<UserModeIrqFdCore> core_;
   const Gsi gsi_;
-  const Event event_;      // watched by the core's poller while the route is enabled
+  const Event event_;      // watched by the core's poller (and, with direct signals, its sink
+                           // set) while the route is enabled
   mutable std::mutex mu_;  // serialises calls on this route, including against Release
   bool released_ = false;  // guarded by mu_
 };
@@ -83,6 +84,11 @@ Status UserModeIrqFdRoute::Release() {
 
 Result<std::unique_ptr<UserModeIrqFd>> UserModeIrqFd::Create(Injector injector,
                                                              uint32_t gsi_capacity) {
+  return Create(std::move(injector), Options{.gsi_capacity = gsi_capacity});
+}
+
+Result<std::unique_ptr<UserModeIrqFd>> UserModeIrqFd::Create(Injector injector, Options options) {
+  const uint32_t gsi_capacity = options.gsi_capacity;
   if (!injector) {
     return Error::Make(ErrorCode::kInvalidArgument, "UserModeIrqFd::Create", "empty injector");
   }
@@ -97,7 +103,7 @@ Result<std::unique_ptr<UserModeIrqFd>> UserModeIrqFd::Create(Injector injector,
   auto poller = Poller::Create();
   if (!poller) return poller.error();
   auto core = std::make_shared<UserModeIrqFdCore>(std::move(*poller), std::move(*gsis),
-                                                  std::move(injector));
+                                                  std::move(injector), options.direct_signals);
   std::unique_ptr<UserModeIrqFd> irqfd(new UserModeIrqFd(core));
   try {
     irqfd->dispatcher_ = std::thread([core] { core->RunDispatcher(); });
@@ -128,8 +134,17 @@ Status UserModeIrqFd::Shutdown() {
   return Ok();
 }
 
+namespace {
+
+// A route's event: sink-capable when signals inject directly.
+Result<Event> NewRouteEvent(const UserModeIrqFdCore& core) {
+  return core.direct_signals() ? Event::CreateWithSink() : Event::Create();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<IrqFdRoute>> UserModeIrqFd::NewRoute() {
-  auto event = Event::Create();
+  auto event = NewRouteEvent(*core_);
   if (!event) return event.error();
   auto gsi = core_->AllocateGsi();
   if (!gsi) return gsi.error();
@@ -137,7 +152,7 @@ Result<std::unique_ptr<IrqFdRoute>> UserModeIrqFd::NewRoute() {
 }
 
 Result<std::unique_ptr<IrqFdRoute>> UserModeIrqFd::NewRouteAt(Gsi gsi) {
-  auto event = Event::Create();
+  auto event = NewRouteEvent(*core_);
   if (!event) return event.error();
   auto got = core_->AllocateGsiAt(gsi);
   if (!got) return got.error();
@@ -160,7 +175,8 @@ uint64_t UserModeIrqFd::injected_count() const { return core_->injected_count();
 
 Result<std::unique_ptr<UserModeIrqFd>> MakeUserModeIrqFd(Partition& partition) {
   return UserModeIrqFd::Create(
-      [&partition](const MsiMessage& msi) { return partition.RequestMsi(msi); });
+      [&partition](const MsiMessage& msi) { return partition.RequestMsi(msi); },
+      UserModeIrqFd::Options{.direct_signals = true});
 }
 
 }  // namespace virt

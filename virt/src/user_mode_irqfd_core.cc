@@ -28,11 +28,12 @@ void UserModeIrqFdCore::PublishedMsi::Store(const std::optional<MsiMessage>& msi
 }
 
 UserModeIrqFdCore::UserModeIrqFdCore(Poller poller, GsiTable gsis,
-                                     UserModeIrqFd::Injector injector)
+                                     UserModeIrqFd::Injector injector, bool direct_signals)
     : poller_(std::move(poller)),
       gsis_(std::move(gsis)),
       slots_(gsis_.capacity()),
-      inject_(std::move(injector)) {}
+      inject_(std::move(injector)),
+      direct_(direct_signals) {}
 
 Status UserModeIrqFdCore::CheckAlive(const char* op) const {
   if (alive_) return Ok();
@@ -86,6 +87,30 @@ Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& 
     return CheckAlive("IrqFdRoute::SetMsi");
   }
   slot.watch = *watch;
+  if (direct_) {
+    // After the watch: a count already pending goes to the dispatcher or, drained here, to the
+    // sink (injected now, under mu_: the injector must not call back into the IrqFd). If that
+    // injection fails the count stays pending for the dispatcher, which reports the failure;
+    // the route is enabled either way, its later signals then going through the dispatcher.
+    if (event.SetSink([this, gsi](uint64_t) { return DirectInject(gsi); })) {
+      slot.sink_event = &event;
+    }
+  }
+  return Ok();
+}
+
+void UserModeIrqFdCore::ClearSinkLocked(Slot& slot) {
+  // Once ClearSink returns no sink of this route runs, and signals go to the event's counter.
+  if (const Event* event = std::exchange(slot.sink_event, nullptr)) event->ClearSink();
+}
+
+Status UserModeIrqFdCore::DirectInject(Gsi gsi) {
+  // Set only while the route is enabled, and taken away before its MSI is cleared: present.
+  const std::optional<MsiMessage> msi = CurrentMsi(gsi);
+  if (!msi) [[unlikely]] return Ok();
+  auto injected = inject_(*msi);
+  if (!injected) [[unlikely]] return injected.error();
+  injected_direct_.fetch_add(1, std::memory_order_relaxed);
   return Ok();
 }
 
@@ -95,6 +120,7 @@ Status UserModeIrqFdCore::ClearMsi(Gsi gsi) {
     std::lock_guard lock(mu_);
     if (Status s = CheckAlive("IrqFdRoute::ClearMsi"); !s) return s;
     Slot& slot = slots_[gsi];
+    ClearSinkLocked(slot);  // first: signals from now on reach the counter and stay pending
     slot.msi.Store(std::nullopt);  // a dispatch that starts now leaves the count pending
     watch = std::exchange(slot.watch, 0);
   }
@@ -108,8 +134,9 @@ Status UserModeIrqFdCore::Drop(Gsi gsi) {
   Poller::WatchId watch = 0;
   {
     std::lock_guard lock(mu_);
-    if (!alive_) return Ok();  // Shutdown removed every watch already
+    if (!alive_) return Ok();  // Shutdown removed every watch and sink already
     Slot& slot = slots_[gsi];
+    ClearSinkLocked(slot);
     slot.msi.Store(std::nullopt);
     watch = std::exchange(slot.watch, 0);
   }
@@ -186,6 +213,7 @@ void UserModeIrqFdCore::Shutdown() {
     if (!alive_) return;
     alive_ = false;
     for (Slot& slot : slots_) {
+      ClearSinkLocked(slot);  // before the injector goes (below)
       slot.msi.Store(std::nullopt);
       if (slot.watch != 0) watches.push_back(std::exchange(slot.watch, 0));
     }

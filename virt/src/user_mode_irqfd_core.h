@@ -16,15 +16,24 @@ namespace virt {
 // State shared by the IrqFd, its dispatcher thread and every route; routes keep it alive, so a
 // route that outlives the IrqFd finds alive_ == false instead of freed memory.
 //
-// Locking: mu_ guards the GSI table, the slots' watches, alive_ and batch_depth_, and serialises
-// every write of a slot's MSI; the MSI is published through a seqlock (PublishedMsi) so that a
+// Locking: mu_ guards the GSI table, the slots' watches and sinks, alive_ and batch_depth_, and
+// serialises every write of a slot's MSI; the MSI is published through a seqlock (PublishedMsi) so that a
 // dispatch and msi() read it without mu_. mu_ is never held while
 // calling into the poller (Remove waits for a running dispatch, and a dispatch takes mu_). Calls
 // for one route are serialised by that route's own lock, so a slot changes under one caller at
-// a time. Lock order: poller watch lock -> mu_; handler_mu_ is a leaf.
+// a time. Lock order: poller watch lock -> mu_ -> a route event's sink lock (SetSink and
+// ClearSink are called under mu_; a sink, DirectInject, never takes mu_); handler_mu_ is a leaf.
+//
+// Direct signals: while a route is enabled its event's sink is DirectInject, set after the
+// watch exists and taken away (ClearSink waits for a running sink) before its MSI is cleared,
+// so a sink always finds an MSI, and every sink is gone before Shutdown drops the injector.
 class UserModeIrqFdCore {
  public:
-  UserModeIrqFdCore(Poller poller, GsiTable gsis, UserModeIrqFd::Injector injector);
+  UserModeIrqFdCore(Poller poller, GsiTable gsis, UserModeIrqFd::Injector injector,
+                    bool direct_signals);
+
+  // Route events are made with Event::CreateWithSink when true.
+  bool direct_signals() const { return direct_; }
 
   Result<Gsi> AllocateGsi();
   Result<Gsi> AllocateGsiAt(Gsi gsi);
@@ -56,7 +65,10 @@ class UserModeIrqFdCore {
   void SetErrorHandler(IrqFd::ErrorHandler handler);
   // Sends `error` to the handler (stderr when none). Takes no lock but handler_mu_.
   void Report(const Error& error);
-  uint64_t injected_count() const { return injected_.load(std::memory_order_relaxed); }
+  uint64_t injected_count() const {
+    return injected_.load(std::memory_order_relaxed) +
+           injected_direct_.load(std::memory_order_relaxed);
+  }
 
  private:
   // A route's MSI (or none), written under mu_ by one writer at a time and read by any thread
@@ -100,12 +112,17 @@ class UserModeIrqFdCore {
   struct Slot {
     PublishedMsi msi;           // what a dispatch injects; none while masked
     Poller::WatchId watch = 0;  // 0 when the event is not watched; guarded by mu_
+    const Event* sink_event = nullptr;  // the event whose sink is set, if any; guarded by mu_
   };
 
   Status CheckAlive(const char* op) const;
   // Poller callback of route `gsi`: drain `event`, then inject the slot's MSI as it is after the
   // drain (the one before it if masking began meanwhile).
   void Dispatch(Gsi gsi, const Event& event);
+  // A direct signal of route `gsi` (its event's sink): injects its MSI on the calling thread.
+  Status DirectInject(Gsi gsi);
+  // Takes the sink of `slot` away, if it has one (under mu_).
+  static void ClearSinkLocked(Slot& slot);
 
   Poller poller_;  // thread-safe on its own
   std::mutex mu_;
@@ -114,10 +131,13 @@ class UserModeIrqFdCore {
   std::vector<Slot> slots_;  // indexed by GSI
   uint32_t batch_depth_ = 0;
 
-  // Used by the dispatcher thread only, and reset by Shutdown after that thread is joined.
+  // Used by the dispatcher thread and by direct signals' sinks; reset by Shutdown once that
+  // thread is joined and every sink is cleared.
   UserModeIrqFd::Injector inject_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> injected_{0};  // written by the dispatcher thread only
+  std::atomic<uint64_t> injected_direct_{0};  // by signalling threads (read-modify-write)
+  const bool direct_;
 
   std::mutex handler_mu_;
   IrqFd::ErrorHandler on_error_;  // guarded by handler_mu_

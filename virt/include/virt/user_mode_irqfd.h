@@ -36,21 +36,41 @@ class UserModeIrqFdCore;
 // GSIs come from a GsiTable with 0-23 reserved (as on KVM), so they are meaningful and run out
 // with kExhausted like the kernel ones.
 //
+// Direct signals (Options::direct_signals, on in MakeUserModeIrqFd): Event::Signal on an
+// enabled route's event injects right there, on the signalling thread, instead of waking the
+// dispatcher (a thread wake-up, which costs more than the injection itself on many hosts). Each
+// route's event is then made by Event::CreateWithSink and the route's injection is its sink
+// while the route is enabled: Signal returns the injector's failure (a guest that blocked the
+// MSI is not one), signals of one route are serialised on its event's lock, and several
+// signals no longer coalesce. Masking, Release, destruction and Shutdown take the sink away
+// before they return, so the masking rules above hold unchanged; a count pending at SetMsi is
+// delivered by the dispatcher or by SetMsi itself. Writes made straight to native_handle() (a
+// device in another process, a dup of the eventfd) still go through the dispatcher.
+//
 // Lifetime: the owner must call Shutdown() (or destroy this object) before the partition the
 // injector reaches goes away. From then on routes fail with kPartitionGone and the injector is
 // never called again. Routes may outlive this object.
 class UserModeIrqFd final : public IrqFd {
  public:
-  // Injects one MSI; true when the guest took it. Called on the dispatcher thread only.
+  // Injects one MSI; true when the guest took it. Called on the dispatcher thread, and with
+  // direct signals also on any thread signalling a route's event, concurrently: it must then be
+  // thread-safe, and must not call into this IrqFd or its routes.
   using Injector = std::function<Result<bool>(const MsiMessage&)>;
 
   static constexpr uint32_t kDefaultGsiCapacity = 2048;
   static constexpr uint32_t kReservedGsis = 24;  // 0-23, the IOAPIC pins on x86
 
+  struct Options {
+    uint32_t gsi_capacity = kDefaultGsiCapacity;  // > kReservedGsis
+    bool direct_signals = false;  // see the class comment; needs a thread-safe injector
+  };
+
   // Creates the poller and GSI table (capacity > kReservedGsis) and starts the dispatcher.
   // kInvalidArgument for an empty injector or too small a capacity; kNative when the poller
   // (epoll instance and wake eventfd; I/O completion port on Windows) or the thread cannot be
   // created.
+  static Result<std::unique_ptr<UserModeIrqFd>> Create(Injector injector, Options options);
+  // Create with `gsi_capacity` and without direct signals.
   static Result<std::unique_ptr<UserModeIrqFd>> Create(
       Injector injector, uint32_t gsi_capacity = kDefaultGsiCapacity);
 
@@ -88,9 +108,9 @@ class UserModeIrqFd final : public IrqFd {
   std::thread dispatcher_;  // joinable until Shutdown; guarded by shutdown_mu_
 };
 
-// A user-mode irqfd injecting through `partition.RequestMsi`, for partitions whose irqfd() is
-// null or to compare against the kernel one. Call Shutdown() (or destroy the result) before
-// destroying `partition`.
+// A user-mode irqfd injecting through `partition.RequestMsi` (thread-safe, as a Partition is),
+// with direct signals, for partitions whose irqfd() is null or to compare against the kernel
+// one. Call Shutdown() (or destroy the result) before destroying `partition`.
 Result<std::unique_ptr<UserModeIrqFd>> MakeUserModeIrqFd(Partition& partition);
 
 }  // namespace virt
