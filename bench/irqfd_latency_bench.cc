@@ -8,9 +8,12 @@
 //
 //   irqfd_latency            raw eventfd + KVM_IRQFD against the library's kernel irqfd;
 //   irqfd_latency_user_mode  the library's kernel irqfd against virt::UserModeIrqFd (for
-//                            backends without a kernel irqfd): its dispatcher thread wakes on
-//                            the event and injects with Partition::RequestMsi (KVM_SIGNAL_MSI)
-//                            while the vCPU thread waits in KVM_RUN.
+//                            backends without a kernel irqfd) as MakeUserModeIrqFd makes it:
+//                            direct signals, so Event::Signal injects with
+//                            Partition::RequestMsi (KVM_SIGNAL_MSI) on the signalling thread;
+//   irqfd_latency_user_mode_dispatcher  the same without direct signals (the path of a write
+//                            to the event's fd from elsewhere): the dispatcher thread wakes on
+//                            the event and injects while the vCPU thread waits in KVM_RUN.
 // Each row is paired (RunPaired): its two guests run alternately in batches in one process.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -94,6 +97,9 @@ struct RawIrqGuest {
   }
 };
 
+// Which irqfd a library side routes through.
+enum class IrqFdKind { kKernel, kUserModeDirect, kUserModeDispatcher };
+
 // A library side: a partition whose guest is ready for interrupts and one route on the kernel
 // irqfd or on a UserModeIrqFd. Members are destroyed in reverse order: the route, the
 // user-mode irqfd (Shutdown), the guest, the partition.
@@ -104,7 +110,7 @@ struct LibraryIrqGuest {
   std::unique_ptr<virt::IrqFdRoute> route;
 
   static std::expected<std::unique_ptr<LibraryIrqGuest>, std::string> Create(
-      virt::Hypervisor& hv, bool user_mode) {
+      virt::Hypervisor& hv, IrqFdKind kind) {
     auto g = std::make_unique<LibraryIrqGuest>();
     auto partition = hv.CreatePartition({.vcpu_count = 1, .irqchip = true});
     if (!partition) return std::unexpected("CreatePartition: " + partition.error().Message());
@@ -119,9 +125,16 @@ struct LibraryIrqGuest {
       return std::unexpected("start-up: expected ready, got " + virt::guest::Describe(*ready));
     }
     virt::IrqFd* irqfd = g->partition->irqfd();
-    if (user_mode) {
-      auto made = virt::MakeUserModeIrqFd(*g->partition);
-      if (!made) return std::unexpected("MakeUserModeIrqFd: " + made.error().Message());
+    if (kind != IrqFdKind::kKernel) {
+      virt::Partition& partition = *g->partition;
+      auto made = kind == IrqFdKind::kUserModeDirect
+                      ? virt::MakeUserModeIrqFd(partition)
+                      : virt::UserModeIrqFd::Create(
+                            [&partition](const virt::MsiMessage& msi) {
+                              return partition.RequestMsi(msi);
+                            },
+                            virt::UserModeIrqFd::Options{.direct_signals = false});
+      if (!made) return std::unexpected("UserModeIrqFd: " + made.error().Message());
       g->user_irqfd = std::move(*made);
       irqfd = g->user_irqfd.get();
     }
@@ -166,24 +179,33 @@ void IrqfdLatency(benchmark::State& state) {
   if (hv == nullptr) return;
   auto raw_guest = RawIrqGuest::Create(*system);
   if (!raw_guest) return Fail(state, "raw side", raw_guest.error());
-  auto lib = LibraryIrqGuest::Create(*hv, false);
+  auto lib = LibraryIrqGuest::Create(*hv, IrqFdKind::kKernel);
   if (!lib) return Fail(state, "library side", lib.error());
   RunPaired(state, "irqfd_latency", {.batch = kBatch},
             [&](uint32_t n) { return raw_guest->Batch(n); },
             [&](uint32_t n) { return (*lib)->Batch(n); });
 }
 
-void IrqfdLatencyUserMode(benchmark::State& state) {
+// The kernel irqfd against a user-mode one of `kind`, as row `row`.
+void KernelVsUserMode(benchmark::State& state, IrqFdKind kind, const std::string& row) {
   if (!RequireKvm(state)) return;
   virt::Hypervisor* hv = LibraryHypervisor(state);
   if (hv == nullptr) return;
-  auto kernel = LibraryIrqGuest::Create(*hv, false);
+  auto kernel = LibraryIrqGuest::Create(*hv, IrqFdKind::kKernel);
   if (!kernel) return Fail(state, "kernel irqfd side", kernel.error());
-  auto user = LibraryIrqGuest::Create(*hv, true);
+  auto user = LibraryIrqGuest::Create(*hv, kind);
   if (!user) return Fail(state, "user-mode irqfd side", user.error());
-  RunPaired(state, "irqfd_latency_user_mode", {.batch = kBatch},
+  RunPaired(state, row, {.batch = kBatch},
             [&](uint32_t n) { return (*kernel)->Batch(n); },
             [&](uint32_t n) { return (*user)->Batch(n); });
+}
+
+void IrqfdLatencyUserMode(benchmark::State& state) {
+  KernelVsUserMode(state, IrqFdKind::kUserModeDirect, "irqfd_latency_user_mode");
+}
+
+void IrqfdLatencyUserModeDispatcher(benchmark::State& state) {
+  KernelVsUserMode(state, IrqFdKind::kUserModeDispatcher, "irqfd_latency_user_mode_dispatcher");
 }
 
 [[maybe_unused]] const bool kRegistered = [] {
@@ -195,10 +217,18 @@ void IrqfdLatencyUserMode(benchmark::State& state) {
       ->Iterations(kPairs)
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("irqfd_latency/user_mode_dispatcher_paired",
+                               IrqfdLatencyUserModeDispatcher)
+      ->Iterations(kPairs)
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
   AddComparison({"irqfd_latency", "", "irqfd_latency/paired", Goal::RatioAtMost(1.01), true});
   // The user-mode irqfd against the library's kernel irqfd.
   AddComparison({"irqfd_latency_user_mode", "", "irqfd_latency/user_mode_paired",
                  Goal::RatioAtMost(1.20), true});
+  // The dispatcher's thread hop, for signals that do not come through Event::Signal.
+  AddComparison({"irqfd_latency_user_mode_dispatcher", "",
+                 "irqfd_latency/user_mode_dispatcher_paired", Goal::None(), true});
   return true;
 }();
 

@@ -296,7 +296,8 @@ void MeasureEventSignal() {
 
 // One user-mode dispatch: a device signals the route's event, the dispatcher thread wakes and
 // injects through Partition::RequestMsi (KVM_SIGNAL_MSI, which the fake answers by writing
-// `done`), and the signalling thread waits for that.
+// `done`), and the signalling thread waits for that. Then the same with direct signals, where
+// the injection happens inside Signal.
 void MeasureUserModeDispatch(FakeKvmIoctl& fake, Partition& partition) {
   const int done = ::eventfd(0, EFD_CLOEXEC);
   if (done < 0) Fail("eventfd");
@@ -342,16 +343,45 @@ void MeasureUserModeDispatch(FakeKvmIoctl& fake, Partition& partition) {
     ::close(trigger);
   }
 
-  auto irqfd = Must(MakeUserModeIrqFd(partition), "MakeUserModeIrqFd");
-  auto route = Must(irqfd->NewRoute(), "NewRoute");
-  Must(route->SetMsi(Msi(0x40)), "SetMsi");
-  const Event& event = route->event();
-  Measure("user_mode_dispatch.library", kIterations / 4, 1, [&] {
-    Must(event.Signal(), "Signal");
-    wait_done();
-  });
-  Must(route->Release(), "Release");
-  Must(irqfd->Shutdown(), "Shutdown");
+  // Without direct signals: the dispatcher's path (a signal made past Event::Signal takes it).
+  {
+    auto irqfd = Must(UserModeIrqFd::Create(
+                          [&partition](const MsiMessage& msi) { return partition.RequestMsi(msi); },
+                          UserModeIrqFd::Options{.direct_signals = false}),
+                      "UserModeIrqFd::Create");
+    auto route = Must(irqfd->NewRoute(), "NewRoute");
+    Must(route->SetMsi(Msi(0x40)), "SetMsi");
+    const Event& event = route->event();
+    Measure("user_mode_dispatch.library", kIterations / 4, 1, [&] {
+      Must(event.Signal(), "Signal");
+      wait_done();
+    });
+    Must(route->Release(), "Release");
+    Must(irqfd->Shutdown(), "Shutdown");
+  }
+
+  // Direct signals (MakeUserModeIrqFd): Signal injects on the signalling thread. The raw twin is
+  // a device calling KVM_SIGNAL_MSI itself.
+  {
+    kvm::KvmIoctl& seam = Seam(fake);
+    kvm_msi msi{};
+    msi.address_lo = 0xfee00000;
+    msi.data = 0x40;
+    Measure("user_mode_direct_signal.raw", kIterations, 1, [&] {
+      if (!seam.SignalMsi(FakeKvmIoctl::kVmFd, msi)) Fail("KVM_SIGNAL_MSI");
+      wait_done();
+    });
+    auto irqfd = Must(MakeUserModeIrqFd(partition), "MakeUserModeIrqFd");
+    auto route = Must(irqfd->NewRoute(), "NewRoute");
+    Must(route->SetMsi(Msi(0x40)), "SetMsi");
+    const Event& event = route->event();
+    Measure("user_mode_direct_signal.library", kIterations, 1, [&] {
+      Must(event.Signal(), "Signal");
+      wait_done();
+    });
+    Must(route->Release(), "Release");
+    Must(irqfd->Shutdown(), "Shutdown");
+  }
   fake.set_msi_completion(-1);
   ::close(done);
 }
