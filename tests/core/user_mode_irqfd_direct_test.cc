@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,6 +41,10 @@ class UserModeIrqFdDirectTest : public ::testing::Test {
           {
             std::lock_guard lock(threads_mu_);
             threads_.push_back(std::this_thread::get_id());
+            if (fail_once_ == msi) {
+              fail_once_.reset();
+              return Result<bool>(Error::Make(ErrorCode::kNative, "FailOnce", "told to"));
+            }
           }
           return injector_.Inject(msi);
         },
@@ -75,6 +80,7 @@ class UserModeIrqFdDirectTest : public ::testing::Test {
   FakeInjector injector_;  // outlives irqfd_
   std::mutex threads_mu_;
   std::vector<std::thread::id> threads_;  // the thread of each injection, in order
+  std::optional<MsiMessage> fail_once_;   // the next injection of it fails (guarded likewise)
   std::unique_ptr<UserModeIrqFd> irqfd_;
   std::unique_ptr<IrqFdRoute> sentinel_;
 };
@@ -141,6 +147,49 @@ TEST_F(UserModeIrqFdDirectTest, MaskedSignalsStayPendingAndUnmaskDeliversThemOnc
   EXPECT_EQ(*route->event().TryWait(), 0u);
   ASSERT_TRUE(route->event().Signal());  // and direct again after the unmask
   EXPECT_EQ(injector_.Count(after), 2u);
+}
+
+TEST_F(UserModeIrqFdDirectTest, AFailedInjectionOfAPendingCountAtSetMsiIsReportedAndRetried) {
+  std::atomic<int> reported{0};
+  irqfd_->SetErrorHandler([&](const Error& e) {
+    EXPECT_STREQ(e.operation, "FailOnce");
+    reported.fetch_add(1);
+  });
+  // Keep the dispatcher busy inside another route's injection, so that the count pending on
+  // `route` is drained by SetMsi's sink, not by the dispatcher.
+  const MsiMessage busy = MsiMessage::Fixed(0, 0x50);
+  auto other = NewEnabledRoute(busy);
+  injector_.BlockOn(busy);
+  SignalNativeHandle(other->event());
+  ASSERT_TRUE(injector_.WaitBlocked());
+
+  const MsiMessage first = MsiMessage::Fixed(0, 0x51);
+  const MsiMessage second = MsiMessage::Fixed(0, 0x52);
+  auto route = NewEnabledRoute(first);
+  ASSERT_TRUE(route->ClearMsi());
+  ASSERT_TRUE(route->event().Signal());  // pending while masked
+  {
+    std::lock_guard lock(threads_mu_);
+    fail_once_ = first;
+  }
+  ASSERT_TRUE(route->SetMsi(first));  // enabled, though handing the count over failed
+  EXPECT_EQ(reported.load(), 1);
+  EXPECT_EQ(injector_.Count(first), 0u);
+  ASSERT_TRUE(route->event().Signal());  // no sink: counted (2 now), for the dispatcher
+  EXPECT_EQ(injector_.Count(first), 0u);
+
+  ASSERT_TRUE(route->SetMsi(second));  // the retarget sets the sink: the count goes out now
+  EXPECT_EQ(injector_.Count(second), 1u);
+  ASSERT_TRUE(route->event().Signal());  // and signals are direct again
+  EXPECT_EQ(injector_.Count(second), 2u);
+
+  injector_.Unblock();
+  ASSERT_TRUE(injector_.WaitFor(busy));
+  DispatcherBarrier();
+  EXPECT_EQ(injector_.Count(second), 2u);  // nothing was left for the dispatcher
+  EXPECT_EQ(injector_.Count(first), 0u);
+  EXPECT_EQ(reported.load(), 1);
+  irqfd_->SetErrorHandler(nullptr);
 }
 
 TEST_F(UserModeIrqFdDirectTest, AfterReleaseAndShutdownSignalsInjectNothing) {

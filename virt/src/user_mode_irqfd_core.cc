@@ -64,12 +64,21 @@ Result<std::vector<RouteState>> UserModeIrqFdCore::Routes() {
 
 Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& msi) {
   if (!msi.IsValid()) [[unlikely]] return msi.Decode().error();  // the error names the fault
+  Status sink = Ok();
+  bool retarget = false;
   {
     std::lock_guard lock(mu_);
     if (Status s = CheckAlive("IrqFdRoute::SetMsi"); !s) return s;
     Slot& slot = slots_[gsi];
     slot.msi.Store(msi);  // a retarget: the next dispatch injects the new MSI
-    if (slot.watch != 0) return Ok();
+    retarget = slot.watch != 0;
+    if (retarget && direct_ && slot.sink_event == nullptr) {
+      sink = SetSinkLocked(slot, gsi, event);  // setting it failed before: try again
+    }
+  }
+  if (retarget) {
+    if (!sink) Report(sink.error());  // the route is enabled all the same (see SetSinkLocked)
+    return Ok();
   }
   // Unmask. The MSI is set first so that a count already pending, reported as soon as the watch
   // exists, is delivered with it.
@@ -87,16 +96,21 @@ Status UserModeIrqFdCore::SetMsi(Gsi gsi, const Event& event, const MsiMessage& 
     return CheckAlive("IrqFdRoute::SetMsi");
   }
   slot.watch = *watch;
-  if (direct_) {
-    // After the watch: a count already pending goes to the dispatcher or, drained here, to the
-    // sink (injected now, under mu_: the injector must not call back into the IrqFd). If that
-    // injection fails the count stays pending for the dispatcher, which reports the failure;
-    // the route is enabled either way, its later signals then going through the dispatcher.
-    if (event.SetSink([this, gsi](uint64_t) { return DirectInject(gsi); })) {
-      slot.sink_event = &event;
-    }
-  }
+  if (direct_) sink = SetSinkLocked(slot, gsi, event);  // after the watch: see SetSinkLocked
+  lock.unlock();
+  if (!sink) Report(sink.error());  // the route is enabled all the same
   return Ok();
+}
+
+Status UserModeIrqFdCore::SetSinkLocked(Slot& slot, Gsi gsi, const Event& event) {
+  // A count already pending goes to the dispatcher or, drained here, to the sink (injected now,
+  // under mu_: the injector must not call back into the IrqFd). If that injection fails, the
+  // caller reports the error (after unlocking), the count is back on the event for the
+  // dispatcher, and the route stays enabled without a sink: its signals take the dispatcher
+  // until a later SetMsi sets one.
+  Status set = event.SetSink([this, gsi](uint64_t) { return DirectInject(gsi); });
+  if (set) slot.sink_event = &event;
+  return set;
 }
 
 void UserModeIrqFdCore::ClearSinkLocked(Slot& slot) {

@@ -121,6 +121,9 @@ class UserModeIrqFdCore {
   void Dispatch(Gsi gsi, const Event& event);
   // A direct signal of route `gsi` (its event's sink): injects its MSI on the calling thread.
   Status DirectInject(Gsi gsi);
+  // Makes DirectInject the sink of `event` (route `gsi`, enabled and watched), under mu_. Fails
+  // only when injecting a count already pending failed: the route then has no sink.
+  Status SetSinkLocked(Slot& slot, Gsi gsi, const Event& event);
   // Takes the sink of `slot` away, if it has one (under mu_).
   static void ClearSinkLocked(Slot& slot);
 

@@ -163,15 +163,19 @@ Result<std::unique_ptr<Partition>> WhpPartition::Create(std::shared_ptr<WhpApi> 
       partition->trigger_irqfd_ = std::move(*irqfd);
     } else {
       // Injects through the handle, not the partition object, so the dispatcher never touches
-      // a partition being destroyed (the destructor shuts it down first anyway).
-      auto irqfd = UserModeIrqFd::Create([handle](const MsiMessage& msi) -> Result<bool> {
-        auto control = MsiToInterruptControl(msi);
-        if (!control) return control.error();
-        if (Status s = handle->api().RequestInterrupt(handle->get(), *control); !s) {
-          return s.error();
-        }
-        return true;
-      });
+      // a partition being destroyed (the destructor shuts it down first anyway). Direct
+      // signals: WHvRequestInterrupt may be called from any thread, so a device's Signal injects
+      // on its own thread instead of waking the dispatcher.
+      auto irqfd = UserModeIrqFd::Create(
+          [handle](const MsiMessage& msi) -> Result<bool> {
+            auto control = MsiToInterruptControl(msi);
+            if (!control) return control.error();
+            if (Status s = handle->api().RequestInterrupt(handle->get(), *control); !s) {
+              return s.error();
+            }
+            return true;
+          },
+          UserModeIrqFd::Options{.direct_signals = true});
       if (!irqfd) return irqfd.error();
       partition->user_mode_irqfd_ = std::move(*irqfd);
     }

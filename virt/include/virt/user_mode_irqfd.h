@@ -44,7 +44,8 @@ class UserModeIrqFdCore;
 // MSI is not one), signals of one route are serialised on its event's lock, and several
 // signals no longer coalesce. Masking, Release, destruction and Shutdown take the sink away
 // before they return, so the masking rules above hold unchanged; a count pending at SetMsi is
-// delivered by the dispatcher or by SetMsi itself. Writes made straight to native_handle() (a
+// delivered by the dispatcher or by SetMsi itself (whose injection failure goes to the error
+// handler: the route is enabled, its signals taking the dispatcher until a later SetMsi). Writes made straight to native_handle() (a
 // device in another process, a dup of the eventfd) still go through the dispatcher.
 //
 // Lifetime: the owner must call Shutdown() (or destroy this object) before the partition the
