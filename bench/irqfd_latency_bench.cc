@@ -126,14 +126,8 @@ struct LibraryIrqGuest {
     }
     virt::IrqFd* irqfd = g->partition->irqfd();
     if (kind != IrqFdKind::kKernel) {
-      virt::Partition& partition = *g->partition;
-      auto made = kind == IrqFdKind::kUserModeDirect
-                      ? virt::MakeUserModeIrqFd(partition)
-                      : virt::UserModeIrqFd::Create(
-                            [&partition](const virt::MsiMessage& msi) {
-                              return partition.RequestMsi(msi);
-                            },
-                            virt::UserModeIrqFd::Options{.direct_signals = false});
+      auto made = virt::MakeUserModeIrqFd(
+          *g->partition, {.direct_signals = kind == IrqFdKind::kUserModeDirect});
       if (!made) return std::unexpected("UserModeIrqFd: " + made.error().Message());
       g->user_irqfd = std::move(*made);
       irqfd = g->user_irqfd.get();

@@ -345,10 +345,7 @@ void MeasureUserModeDispatch(FakeKvmIoctl& fake, Partition& partition) {
 
   // Without direct signals: the dispatcher's path (a signal made past Event::Signal takes it).
   {
-    auto irqfd = Must(UserModeIrqFd::Create(
-                          [&partition](const MsiMessage& msi) { return partition.RequestMsi(msi); },
-                          UserModeIrqFd::Options{.direct_signals = false}),
-                      "UserModeIrqFd::Create");
+    auto irqfd = Must(MakeUserModeIrqFd(partition, {.direct_signals = false}), "MakeUserModeIrqFd");
     auto route = Must(irqfd->NewRoute(), "NewRoute");
     Must(route->SetMsi(Msi(0x40)), "SetMsi");
     const Event& event = route->event();

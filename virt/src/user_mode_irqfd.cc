@@ -173,10 +173,10 @@ void UserModeIrqFd::ReportError(const Error& error) { core_->Report(error); }
 
 uint64_t UserModeIrqFd::injected_count() const { return core_->injected_count(); }
 
-Result<std::unique_ptr<UserModeIrqFd>> MakeUserModeIrqFd(Partition& partition) {
+Result<std::unique_ptr<UserModeIrqFd>> MakeUserModeIrqFd(Partition& partition,
+                                                         UserModeIrqFd::Options options) {
   return UserModeIrqFd::Create(
-      [&partition](const MsiMessage& msi) { return partition.RequestMsi(msi); },
-      UserModeIrqFd::Options{.direct_signals = true});
+      [&partition](const MsiMessage& msi) { return partition.RequestMsi(msi); }, options);
 }
 
 }  // namespace virt

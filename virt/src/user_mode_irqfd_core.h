@@ -17,9 +17,9 @@ namespace virt {
 // route that outlives the IrqFd finds alive_ == false instead of freed memory.
 //
 // Locking: mu_ guards the GSI table, the slots' watches and sinks, alive_ and batch_depth_, and
-// serialises every write of a slot's MSI; the MSI is published through a seqlock (PublishedMsi) so that a
-// dispatch and msi() read it without mu_. mu_ is never held while
-// calling into the poller (Remove waits for a running dispatch, and a dispatch takes mu_). Calls
+// serialises every write of a slot's MSI; the MSI is published through a seqlock (PublishedMsi)
+// so that a dispatch and msi() read it without mu_. mu_ is never held while calling into the
+// poller (Remove waits for a running dispatch, and a dispatch takes mu_). Calls
 // for one route are serialised by that route's own lock, so a slot changes under one caller at
 // a time. Lock order: poller watch lock -> mu_ -> a route event's sink lock (SetSink and
 // ClearSink are called under mu_; a sink, DirectInject, never takes mu_); handler_mu_ is a leaf.

@@ -45,8 +45,9 @@ class UserModeIrqFdCore;
 // signals no longer coalesce. Masking, Release, destruction and Shutdown take the sink away
 // before they return, so the masking rules above hold unchanged; a count pending at SetMsi is
 // delivered by the dispatcher or by SetMsi itself (whose injection failure goes to the error
-// handler: the route is enabled, its signals taking the dispatcher until a later SetMsi). Writes made straight to native_handle() (a
-// device in another process, a dup of the eventfd) still go through the dispatcher.
+// handler: the route is enabled, its signals taking the dispatcher until a later SetMsi).
+// Writes made straight to native_handle() (a device in another process, a dup of the eventfd)
+// still go through the dispatcher.
 //
 // Lifetime: the owner must call Shutdown() (or destroy this object) before the partition the
 // injector reaches goes away. From then on routes fail with kPartitionGone and the injector is
@@ -110,8 +111,9 @@ class UserModeIrqFd final : public IrqFd {
 };
 
 // A user-mode irqfd injecting through `partition.RequestMsi` (thread-safe, as a Partition is),
-// with direct signals, for partitions whose irqfd() is null or to compare against the kernel
-// one. Call Shutdown() (or destroy the result) before destroying `partition`.
-Result<std::unique_ptr<UserModeIrqFd>> MakeUserModeIrqFd(Partition& partition);
+// by default with direct signals, for partitions whose irqfd() is null or to compare against
+// the kernel one. Call Shutdown() (or destroy the result) before destroying `partition`.
+Result<std::unique_ptr<UserModeIrqFd>> MakeUserModeIrqFd(
+    Partition& partition, UserModeIrqFd::Options options = {.direct_signals = true});
 
 }  // namespace virt
