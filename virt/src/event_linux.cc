@@ -50,16 +50,8 @@ inline Result<uint64_t> ReadCount(int fd) {
 
 }  // namespace
 
-namespace {
-[[gnu::cold, gnu::noinline]] Result<Event> CreateFailed(int err) {
-  return Error::Errno("eventfd", err);
-}
-}  // namespace
-
-Result<Event> Event::Create() {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) [[unlikely]] return CreateFailed(errno);
-  return Event(fd, nullptr);
+[[gnu::cold, gnu::noinline]] Result<Event> Event::CreateFailed() {
+  return Error::Errno("eventfd", errno);
 }
 
 Result<Event> Event::CreateWithSink() {

@@ -25,11 +25,8 @@ KernelIrqFd::KernelIrqFd(KernelIrqFdCore* core) : core_(core) {}
 
 KernelIrqFd::~KernelIrqFd() { core_->DropReference(); }
 
-Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() { return core_->NewRoute(nullptr); }
-
-Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
-  return core_->NewRoute(&gsi);
-}
+// NewRoute and NewRouteAt are defined with the core's NewRoute (kernel_irqfd_core.cc), which
+// they inline.
 
 Result<std::vector<RouteState>> KernelIrqFd::Routes() const { return core_->Routes(); }
 

@@ -121,7 +121,11 @@ Status KernelIrqFdCore::CheckAlive(const char* op) const {
   return Gone(op);
 }
 
-Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(const Gsi* at) {
+// Inlined into KernelIrqFd's NewRoute and NewRouteAt below, with Event::Create inlined into it:
+// the eventfd system call returns straight into the face's frame, one return from the caller
+// (each return level after a system call can mispredict: docs/performance.md).
+[[gnu::always_inline]] inline Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(
+    const Gsi* at) {
   auto event = Event::Create();  // outside the lock: a system call
   if (!event) [[unlikely]] return event.error();
   Gsi gsi = 0;
@@ -145,6 +149,12 @@ Result<std::unique_ptr<IrqFdRoute>> KernelIrqFdCore::NewRoute(const Gsi* at) {
   }
   return std::unique_ptr<IrqFdRoute>(
       ::new (memory) KernelIrqFdRoute(this, gsi, owner, std::move(*event)));
+}
+
+Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRoute() { return core_->NewRoute(nullptr); }
+
+Result<std::unique_ptr<IrqFdRoute>> KernelIrqFd::NewRouteAt(Gsi gsi) {
+  return core_->NewRoute(&gsi);
 }
 
 Result<std::vector<RouteState>> KernelIrqFdCore::Routes() {

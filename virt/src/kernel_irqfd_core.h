@@ -48,6 +48,7 @@ class KernelIrqFdCore {
   // GsiTable::AllocateAt's errors), with a fresh ticket, built in the core's route memory; the
   // route holds a reference to the core. kPartitionGone after Shutdown; on any failure nothing
   // is taken.
+  // Defined inline in kernel_irqfd_core.cc, for KernelIrqFd's NewRoute and NewRouteAt there.
   Result<std::unique_ptr<IrqFdRoute>> NewRoute(const Gsi* at);
   // Takes back the memory of a route NewRoute built, once the route is destroyed, and the
   // route's reference (the last one deletes the core: `this` may be gone on return). Never

@@ -8,6 +8,10 @@
 
 #include "virt/result.h"
 
+#ifndef _WIN32
+#include <sys/eventfd.h>
+#endif
+
 namespace virt {
 
 // Move-only owner of an eventfd. Signals add to a counter; a wait consumes the whole counter, so
@@ -26,7 +30,10 @@ class Event {
   // Receives the signals of an Event that has a sink set (see SetSink), in place of its counter.
   using Sink = std::function<Status(uint64_t count)>;
 
-  // eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). On Windows CreateEventW (manual reset).
+  // eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). On Windows CreateEventW (manual reset). Inline on
+  // Linux, so the system call returns straight into the caller's frame: where a system call
+  // clobbers the CPU's return predictor (a paravirtualised guest), every function returned
+  // through after it costs a mispredict (docs/performance.md, route programming).
   static Result<Event> Create();
 
   // Create, plus the ability to redirect signals with SetSink. Such an Event serialises Signal,
@@ -101,6 +108,7 @@ class Event {
   // Only for CreateWithSink: the lock that orders Signal, drains and sink changes, and the sink.
   struct SinkState;
   Event(int fd, SinkState* sink) : fd_(fd), sink_(sink) {}
+  static Result<Event> CreateFailed();  // Create's error from errno (cold, out of line)
   void Close() noexcept;  // closes the eventfd, frees the sink state
   int fd_ = -1;
   SinkState* sink_ = nullptr;  // owned
@@ -109,5 +117,13 @@ class Event {
 
 static_assert(!std::is_copy_constructible_v<Event>);
 static_assert(std::is_nothrow_destructible_v<Event>);
+
+#ifndef _WIN32
+inline Result<Event> Event::Create() {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) [[unlikely]] return CreateFailed();
+  return Event(fd, nullptr);
+}
+#endif
 
 }  // namespace virt
