@@ -24,11 +24,16 @@ using ::testing::IsEmpty;
 struct FakeKernel {
   std::vector<std::string> log;  // "push 24,25", "assign 24", "assign-resample 24", "deassign 24"
   std::string fail_next;         // "push", "assign" or "deassign": that call fails once
+  int fail_skip = 0;             // ... after this many of its kind have succeeded
   std::vector<int> resample_fds;  // resample_fd of each assign
   std::atomic<int> ops_destroyed{0};  // FakeOps destructors run: the shared state was freed
 
   Status MaybeFail(const std::string& call) {
     if (fail_next != call) return Ok();
+    if (fail_skip > 0) {
+      --fail_skip;
+      return Ok();
+    }
     fail_next.clear();
     log.push_back(call + " failed");
     return Error::Errno("FAKE", 5);
@@ -216,6 +221,33 @@ TEST_F(KernelIrqFdTest, AFailedAssignRemovesTheEntryAgain) {
   EXPECT_FALSE(a->SetMsi(MsiMessage::Fixed(0, 0x40)).has_value());
   EXPECT_EQ(a->msi(), std::nullopt);
   EXPECT_THAT(kernel_->log, ElementsAre("push 24", "assign failed", "push"));
+}
+
+// EndBatch hands its assigns to IrqFdKernelOps::AssignEach (here its default, one Assign each):
+// the others are still armed after one fails, and only the failed route's entry is pushed away.
+TEST_F(KernelIrqFdTest, AFailedAssignInABatchMasksOnlyItsRoute) {
+  auto a = Route();
+  auto b = Route();
+  auto c = Route();
+  RouteBatch batch(*irqfd_);
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  ASSERT_TRUE(b->SetMsi(MsiMessage::Fixed(0, 0x41)));
+  ASSERT_TRUE(c->SetMsi(MsiMessage::Fixed(0, 0x42)));
+  kernel_->fail_next = "assign";
+  kernel_->fail_skip = 1;
+  Status s = batch.Commit();
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().native_code, 5);
+  EXPECT_THAT(kernel_->log,
+              ElementsAre("push 24,25,26", "assign 24", "assign failed", "assign 26", "push 24,26"));
+  EXPECT_EQ(a->msi(), MsiMessage::Fixed(0, 0x40));
+  EXPECT_EQ(b->msi(), std::nullopt);
+  EXPECT_EQ(c->msi(), MsiMessage::Fixed(0, 0x42));
+  kernel_->log.clear();
+  // Armed routes are deassigned at release; the masked one is not.
+  a.reset();
+  b.reset();
+  EXPECT_THAT(kernel_->log, ElementsAre("deassign 24", "push 26"));
 }
 
 TEST_F(KernelIrqFdTest, AFailedDeassignOnClearKeepsTheRouteArmed) {

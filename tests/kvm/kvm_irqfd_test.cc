@@ -280,6 +280,48 @@ TEST_F(KvmIrqFdTest, ABatchOfAHundredRoutesIsOnePushThenAHundredAssigns) {
   }
 }
 
+// The batch's assigns run in the backend's own loop (KvmIrqFdOps::AssignEach): one that fails
+// does not stop the others, and only its route is masked again, its entry pushed away.
+TEST_F(KvmIrqFdTest, AFailedAssignInABatchMasksThatRouteAloneAndTheOthersStayArmed) {
+  auto a = NewRoute();
+  auto b = NewRoute();
+  auto c = NewRoute();
+  const size_t calls_before = fake().call_count();
+  const size_t irqfds_before = fake().irqfd_calls().size();
+  RouteBatch batch(*irqfd_);
+  VIRT_ASSERT_OK(a->SetMsi(Msi(0, 0x40)));
+  VIRT_ASSERT_OK(b->SetMsi(Msi(1, 0x41)));
+  VIRT_ASSERT_OK(c->SetMsi(Msi(2, 0x42)));
+  fake().FailCall("KVM_IRQFD", 1, EBADF);  // the second assign
+  Status s = batch.Commit();
+  ASSERT_FALSE(s.has_value());
+  EXPECT_STREQ(s.error().operation, "KVM_IRQFD");
+  EXPECT_EQ(s.error().native_code, EBADF);
+
+  EXPECT_THAT(fake().calls_since(calls_before),
+              ElementsAre("KVM_SET_GSI_ROUTING", "KVM_IRQFD", "KVM_IRQFD", "KVM_IRQFD",
+                          "KVM_SET_GSI_ROUTING"));
+  const auto irqfds = fake().irqfd_calls();
+  ASSERT_EQ(irqfds.size(), irqfds_before + 3);
+  EXPECT_THAT(irqfds[irqfds_before], IsAssign(*a));
+  EXPECT_THAT(irqfds[irqfds_before + 1], IsAssign(*b));
+  EXPECT_THAT(irqfds[irqfds_before + 2], IsAssign(*c));
+  EXPECT_TRUE(Armed(*a));
+  EXPECT_FALSE(Armed(*b));
+  EXPECT_TRUE(Armed(*c));
+  EXPECT_EQ(a->msi(), Msi(0, 0x40));
+  EXPECT_EQ(b->msi(), std::nullopt);
+  EXPECT_EQ(c->msi(), Msi(2, 0x42));
+  EXPECT_EQ(MsiEntries(fake().last_table()),
+            (std::map<uint32_t, MsiMessage>{{a->gsi(), Msi(0, 0x40)}, {c->gsi(), Msi(2, 0x42)}}));
+  EXPECT_THAT(fake().TakeProblems(), ::testing::IsEmpty());
+
+  // The masked route enables normally afterwards.
+  VIRT_ASSERT_OK(b->SetMsi(Msi(1, 0x41)));
+  EXPECT_TRUE(Armed(*b));
+  EXPECT_EQ(MsiEntries(fake().last_table()).size(), 3u);
+}
+
 TEST_F(KvmIrqFdTest, ABatchCoalescesEnableRetargetAndClear) {
   auto a = NewRoute();
   auto b = NewRoute();

@@ -334,28 +334,33 @@ Status KernelIrqFdCore::EndBatch() {
   if (--batch_depth_ > 0) return Ok();
   if (Status s = CheckAlive("IrqFd::EndBatch"); !s) return s;
 
-  // Swapped, not moved: both lists keep the capacity reserved at construction.
-  std::vector<Gsi>& to_arm = arming_;
-  to_arm.swap(arm_pending_);
+  // Both lists keep the capacity reserved at construction.
+  arming_.clear();
+  for (Gsi gsi : arm_pending_) {
+    Slot& slot = slots_[gsi];
+    slot.arm_pending = false;
+    arming_.push_back({gsi, slot.event_fd, slot.resample_fd});
+  }
   arm_pending_.clear();
-  for (Gsi gsi : to_arm) slots_[gsi].arm_pending = false;
 
-  if (Status s = Push(); !s) {
-    to_arm.clear();
-    return s;  // routes enabled in the batch stay masked
-  }
+  // routes enabled in the batch stay masked when the push fails
+  if (Status s = Push(); !s) return s;
 
-  Status result = Ok();
-  bool undo = false;
-  for (Gsi gsi : to_arm) {
-    if (Status s = Assign(gsi, slots_[gsi]); !s) {
-      if (result) result = s;
-      table_.Remove(gsi);  // never leave an entry the route does not know it has
-      undo = true;
+  arm_failed_.clear();
+  Status result = ops_->AssignEach(arming_, arm_failed_);
+  auto failed = arm_failed_.begin();
+  for (uint32_t i = 0; i < arming_.size(); ++i) {
+    const IrqFdKernelOps::Registration& r = arming_[i];
+    if (failed != arm_failed_.end() && *failed == i) [[unlikely]] {
+      ++failed;
+      table_.Remove(r.gsi);  // never leave an entry the route does not know it has
+      continue;
     }
+    Slot& slot = slots_[r.gsi];
+    slot.armed = true;
+    slot.armed_resample_fd = r.resample_fd;
   }
-  to_arm.clear();
-  if (undo) {
+  if (!arm_failed_.empty()) {
     if (Status s = Push(); !s) ReportLocked(s.error());
   }
   return result;

@@ -127,7 +127,9 @@ class KernelIrqFdCore {
   MsiRoutingTable table_;
   const std::unique_ptr<IrqFdKernelOps> ops_;
   const KernelIrqFd::Options options_;
-  std::vector<Gsi> arming_;  // EndBatch's list of routes to arm (kept for its capacity)
+  // EndBatch's routes to arm and those whose assign failed (kept for their capacity).
+  std::vector<IrqFdKernelOps::Registration> arming_;
+  std::vector<uint32_t> arm_failed_;
   std::vector<Gsi> free_after_push_;
   IrqFd::ErrorHandler on_error_;
   std::vector<std::unique_ptr<std::byte[]>> route_blocks_;

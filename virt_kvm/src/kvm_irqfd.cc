@@ -17,6 +17,21 @@ Status KvmIrqFdOps::Assign(Gsi gsi, int event_fd, int /*resample_fd*/) {
   return ioctl_->Irqfd(vm_fd_, a);
 }
 
+Status KvmIrqFdOps::AssignEach(std::span<const Registration> registrations,
+                               std::vector<uint32_t>& failed) {
+  Status first = Ok();
+  for (uint32_t i = 0; i < registrations.size(); ++i) {
+    kvm_irqfd a{};
+    a.fd = static_cast<uint32_t>(registrations[i].event_fd);
+    a.gsi = registrations[i].gsi;
+    if (Status s = ioctl_->Irqfd(vm_fd_, a); !s) [[unlikely]] {
+      failed.push_back(i);
+      if (first) first = std::move(s);
+    }
+  }
+  return first;
+}
+
 Status KvmIrqFdOps::Deassign(Gsi gsi, int event_fd) {
   kvm_irqfd d{};
   d.fd = static_cast<uint32_t>(event_fd);

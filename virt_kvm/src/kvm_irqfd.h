@@ -26,6 +26,9 @@ class KvmIrqFdOps final : public IrqFdKernelOps {
   Status PushTable(std::span<const RoutingEntry> entries) override;
   // KVM_IRQFD {fd, gsi}; never asked for resample (the KVM backend does not expose it yet).
   Status Assign(Gsi gsi, int event_fd, int resample_fd) override;
+  // The same KVM_IRQFD for each, from this loop.
+  Status AssignEach(std::span<const Registration> registrations,
+                    std::vector<uint32_t>& failed) override;
   // KVM_IRQFD {fd, gsi, KVM_IRQFD_FLAG_DEASSIGN}.
   Status Deassign(Gsi gsi, int event_fd) override;
 
