@@ -197,6 +197,47 @@ TEST_F(MshvIrqFdTest, FailedBatchPushLeavesEveryNewRouteMasked) {
   EXPECT_THAT(Irqfds(), IsEmpty());
 }
 
+// A batch's assigns come from MshvIrqFdOps::AssignEach, each with its exact MSHV_IRQFD arguments
+// (RESAMPLE for the level MSI); one failing masks its route alone.
+TEST_F(MshvIrqFdTest, FailedAssignInABatchMasksOnlyItsRoute) {
+  auto a = Route(), b = Route(), c = Route();
+  auto* level_route = dynamic_cast<MshvIrqFdRoute*>(b.get());
+  const MsiMessage level{0xFEE00000, 0xC035};
+  irqfd_->BeginBatch();
+  ASSERT_TRUE(a->SetMsi(MsiMessage::Fixed(0, 0x40)));
+  ASSERT_TRUE(b->SetMsi(level));
+  ASSERT_TRUE(c->SetMsi(MsiMessage::Fixed(0, 0x42)));
+  ASSERT_NE(level_route->resample_event(), nullptr);
+  {
+    InSequence seq;
+    EXPECT_CALL(*mock_, SetMsiRouting(partition_fd(),
+                                      TableIs({{24, 0xFEE00000, 0, 0x0040},
+                                               {25, 0xFEE00000, 0, 0xC035},
+                                               {26, 0xFEE00000, 0, 0x0042}})));
+    EXPECT_CALL(*mock_, Irqfd(partition_fd(), IrqfdIs(a->event().native_handle(), -1, 24, 0)));
+    EXPECT_CALL(*mock_,
+                Irqfd(partition_fd(),
+                      IrqfdIs(b->event().native_handle(),
+                              level_route->resample_event()->native_handle(), 25, 2)));
+    EXPECT_CALL(*mock_, Irqfd(partition_fd(), IrqfdIs(c->event().native_handle(), -1, 26, 0)));
+    EXPECT_CALL(*mock_, SetMsiRouting(partition_fd(),
+                                      TableIs({{24, 0xFEE00000, 0, 0x0040},
+                                               {26, 0xFEE00000, 0, 0x0042}})));
+  }
+  fake_.FailNext("Irqfd", 1, EBADF);
+  Status s = irqfd_->EndBatch();
+  ASSERT_FALSE(s.has_value());
+  EXPECT_STREQ(s.error().operation, "MSHV_IRQFD");
+  EXPECT_EQ(s.error().native_code, EBADF);
+  Verified();
+  EXPECT_EQ(a->msi(), MsiMessage::Fixed(0, 0x40));
+  EXPECT_EQ(b->msi(), std::nullopt);
+  EXPECT_EQ(c->msi(), MsiMessage::Fixed(0, 0x42));
+  EXPECT_EQ(Kernel().size(), 2u);
+  EXPECT_EQ(Irqfds().size(), 2u);
+  EXPECT_EQ(Irqfds().count(25), 0u);
+}
+
 TEST_F(MshvIrqFdTest, FailedAssignRemovesTheEntryAgain) {
   auto a = Route();
   fake_.FailNext("Irqfd", 0, EBADF);

@@ -5,26 +5,32 @@
 #include <utility>
 
 namespace virt::kvm {
+namespace {
+
+// KVM_IRQFD's assign arguments.
+kvm_irqfd AssignArgs(Gsi gsi, int event_fd) {
+  kvm_irqfd a{};
+  a.fd = static_cast<uint32_t>(event_fd);
+  a.gsi = gsi;
+  return a;
+}
+
+}  // namespace
 
 Status KvmIrqFdOps::PushTable(std::span<const RoutingEntry> entries) {
   return ioctl_->SetGsiRouting(vm_fd_, buffer_.Build(entries));
 }
 
 Status KvmIrqFdOps::Assign(Gsi gsi, int event_fd, int /*resample_fd*/) {
-  kvm_irqfd a{};
-  a.fd = static_cast<uint32_t>(event_fd);
-  a.gsi = gsi;
-  return ioctl_->Irqfd(vm_fd_, a);
+  return ioctl_->Irqfd(vm_fd_, AssignArgs(gsi, event_fd));
 }
 
 Status KvmIrqFdOps::AssignEach(std::span<const Registration> registrations,
                                std::vector<uint32_t>& failed) {
   Status first = Ok();
   for (uint32_t i = 0; i < registrations.size(); ++i) {
-    kvm_irqfd a{};
-    a.fd = static_cast<uint32_t>(registrations[i].event_fd);
-    a.gsi = registrations[i].gsi;
-    if (Status s = ioctl_->Irqfd(vm_fd_, a); !s) [[unlikely]] {
+    const Registration& r = registrations[i];
+    if (Status s = ioctl_->Irqfd(vm_fd_, AssignArgs(r.gsi, r.event_fd)); !s) [[unlikely]] {
       failed.push_back(i);
       if (first) first = std::move(s);
     }

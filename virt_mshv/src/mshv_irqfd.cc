@@ -4,18 +4,40 @@
 #include <utility>
 
 namespace virt::mshv {
+namespace {
+
+// MSHV_IRQFD's assign arguments: RESAMPLE when resample_fd >= 0.
+mshv_user_irqfd AssignArgs(Gsi gsi, int event_fd, int resample_fd) {
+  mshv_user_irqfd a{};
+  a.fd = event_fd;
+  a.resamplefd = resample_fd;
+  a.gsi = gsi;
+  a.flags = resample_fd >= 0 ? 1u << MSHV_IRQFD_BIT_RESAMPLE : 0u;
+  return a;
+}
+
+}  // namespace
 
 Status MshvIrqFdOps::PushTable(std::span<const RoutingEntry> entries) {
   return ioctl_->SetMsiRouting(partition_fd_, buffer_.Build(entries));
 }
 
 Status MshvIrqFdOps::Assign(Gsi gsi, int event_fd, int resample_fd) {
-  mshv_user_irqfd a{};
-  a.fd = event_fd;
-  a.resamplefd = resample_fd;
-  a.gsi = gsi;
-  a.flags = resample_fd >= 0 ? 1u << MSHV_IRQFD_BIT_RESAMPLE : 0u;
-  return ioctl_->Irqfd(partition_fd_, a);
+  return ioctl_->Irqfd(partition_fd_, AssignArgs(gsi, event_fd, resample_fd));
+}
+
+Status MshvIrqFdOps::AssignEach(std::span<const Registration> registrations,
+                                std::vector<uint32_t>& failed) {
+  Status first = Ok();
+  for (uint32_t i = 0; i < registrations.size(); ++i) {
+    const Registration& r = registrations[i];
+    if (Status s = ioctl_->Irqfd(partition_fd_, AssignArgs(r.gsi, r.event_fd, r.resample_fd));
+        !s) [[unlikely]] {
+      failed.push_back(i);
+      if (first) first = std::move(s);
+    }
+  }
+  return first;
 }
 
 Status MshvIrqFdOps::Deassign(Gsi gsi, int event_fd) {

@@ -24,6 +24,9 @@ class MshvIrqFdOps final : public IrqFdKernelOps {
   Status PushTable(std::span<const RoutingEntry> entries) override;
   // MSHV_IRQFD {fd, resamplefd, gsi, RESAMPLE when resample_fd >= 0}.
   Status Assign(Gsi gsi, int event_fd, int resample_fd) override;
+  // The same MSHV_IRQFD for each, from this loop.
+  Status AssignEach(std::span<const Registration> registrations,
+                    std::vector<uint32_t>& failed) override;
   // MSHV_IRQFD {fd, resamplefd -1, gsi, DEASSIGN}.
   Status Deassign(Gsi gsi, int event_fd) override;
 
