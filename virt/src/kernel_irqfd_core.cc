@@ -343,8 +343,7 @@ Status KernelIrqFdCore::EndBatch() {
   }
   arm_pending_.clear();
 
-  // routes enabled in the batch stay masked when the push fails
-  if (Status s = Push(); !s) return s;
+  if (Status s = Push(); !s) return s;  // the routes enabled in the batch stay masked
 
   arm_failed_.clear();
   Status result = ops_->AssignEach(arming_, arm_failed_);

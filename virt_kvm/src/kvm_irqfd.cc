@@ -27,15 +27,9 @@ Status KvmIrqFdOps::Assign(Gsi gsi, int event_fd, int /*resample_fd*/) {
 
 Status KvmIrqFdOps::AssignEach(std::span<const Registration> registrations,
                                std::vector<uint32_t>& failed) {
-  Status first = Ok();
-  for (uint32_t i = 0; i < registrations.size(); ++i) {
-    const Registration& r = registrations[i];
-    if (Status s = ioctl_->Irqfd(vm_fd_, AssignArgs(r.gsi, r.event_fd)); !s) [[unlikely]] {
-      failed.push_back(i);
-      if (first) first = std::move(s);
-    }
-  }
-  return first;
+  return AssignEachWith(registrations, failed, [this](const Registration& r) {
+    return ioctl_->Irqfd(vm_fd_, AssignArgs(r.gsi, r.event_fd));
+  });
 }
 
 Status KvmIrqFdOps::Deassign(Gsi gsi, int event_fd) {

@@ -1,8 +1,9 @@
-// IrqFdKernelOps: the three kernel calls a kernel-irqfd backend (KVM, MSHV) supplies to KernelIrqFd.
+// IrqFdKernelOps: the kernel calls a kernel-irqfd backend (KVM, MSHV) supplies to KernelIrqFd.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "virt/gsi_table.h"
@@ -13,7 +14,7 @@ namespace virt {
 
 // Exactly what differs between kernels with irqfds and a whole-table MSI routing push; the
 // ordering rules, batching and rollback around these calls live in KernelIrqFd. Each call is
-// one ioctl with no policy. KernelIrqFd serialises all calls on one lock and makes none after
+// one ioctl with no policy (AssignEach: one per registration). KernelIrqFd serialises all calls on one lock and makes none after
 // KernelIrqFd::Shutdown, so an implementation may hold a bare fd of the partition.
 class IrqFdKernelOps {
  public:
@@ -43,19 +44,30 @@ class IrqFdKernelOps {
   // mispredict). The default calls Assign for each.
   virtual Status AssignEach(std::span<const Registration> registrations,
                             std::vector<uint32_t>& failed) {
+    return AssignEachWith(registrations, failed, [this](const Registration& r) {
+      return Assign(r.gsi, r.event_fd, r.resample_fd);
+    });
+  }
+
+  // Detaches `event_fd` from `gsi` (the same ioctl with the DEASSIGN flag).
+  virtual Status Deassign(Gsi gsi, int event_fd) = 0;
+
+ protected:
+  // AssignEach's loop around `assign_one(registration)` (returning a Status), for overrides.
+  // Always inline, so the override's own frame makes each call.
+  template <typename AssignOne>
+  [[gnu::always_inline]] static Status AssignEachWith(
+      std::span<const Registration> registrations, std::vector<uint32_t>& failed,
+      AssignOne&& assign_one) {
     Status first = Ok();
     for (uint32_t i = 0; i < registrations.size(); ++i) {
-      const Registration& r = registrations[i];
-      if (Status s = Assign(r.gsi, r.event_fd, r.resample_fd); !s) {
+      if (Status s = assign_one(registrations[i]); !s) [[unlikely]] {
         failed.push_back(i);
         if (first) first = std::move(s);
       }
     }
     return first;
   }
-
-  // Detaches `event_fd` from `gsi` (the same ioctl with the DEASSIGN flag).
-  virtual Status Deassign(Gsi gsi, int event_fd) = 0;
 };
 
 }  // namespace virt
